@@ -1,0 +1,197 @@
+"""The one settings object of the dispatcher, read from ``OTP_*`` variables and an optional TOML file.
+
+Every process builds it once (``load_settings()``) and passes it into the factories. Nested values use
+``__`` in variable names (``OTP_POLICY__EXPIRY=300``); the provider chain is easier to write in the TOML
+file named by ``OTP_CONFIG_FILE`` (see README, "Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from config.errors import ConfigError
+
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8080
+DEFAULT_FLOWER_PORT = 5555
+DEFAULT_SANDBOX_PORT = 8090
+DEFAULT_DATA_DIR = Path(".otp-dispatcher")
+
+DEFAULT_EXPIRY = 600
+DEFAULT_RESEND_DELAY = 60
+DEFAULT_RESEND_COUNT = 5
+DEFAULT_CODE_LENGTH = 6
+DEFAULT_MAX_WRONG_ATTEMPTS = 5
+DEFAULT_RECORD_GRACE = 900
+
+DEFAULT_VENDOR_TIMEOUT = 5.0
+DEFAULT_VENDOR_ATTEMPTS = 3
+DEFAULT_VENDOR_RETRY_DELAY = 2.0
+DEFAULT_VENDOR_RETRY_DELAY_MAX = 60.0
+DEFAULT_VISIBILITY_TIMEOUT = 3600
+DEFAULT_REDIS_TIMEOUT = 1.0
+
+CONFIG_FILE_VARIABLE = "OTP_CONFIG_FILE"
+
+OtpType = Literal["numeric", "alpha", "alphanumeric"]
+ProviderKind = Literal["d7", "console"]
+
+
+class OtpPolicy(BaseModel):
+    """Defaults for one OTP when the send request leaves a value out (D7's documented defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expiry: int = Field(DEFAULT_EXPIRY, ge=30, le=86_400)
+    retry_delay: int = Field(DEFAULT_RESEND_DELAY, ge=0, le=86_400)
+    retry_count: int = Field(DEFAULT_RESEND_COUNT, ge=0, le=100)
+    otp_code_length: int = Field(DEFAULT_CODE_LENGTH, ge=4, le=12)
+    otp_type: OtpType = "numeric"
+    max_wrong_attempts: int = Field(DEFAULT_MAX_WRONG_ATTEMPTS, ge=1, le=100)
+    record_grace: int = Field(DEFAULT_RECORD_GRACE, ge=0, le=86_400)
+
+
+class ProviderSettings(BaseModel):
+    """One vendor of the provider chain, tried in the order the chain lists them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    kind: ProviderKind
+    base_url: AnyHttpUrl
+    api_token: SecretStr = SecretStr("")
+    enabled: bool = True
+    timeout: float = Field(DEFAULT_VENDOR_TIMEOUT, gt=0, le=60)
+    attempts: int = Field(DEFAULT_VENDOR_ATTEMPTS, ge=1, le=20)
+    retry_delay: float = Field(DEFAULT_VENDOR_RETRY_DELAY, ge=0, le=3600)
+    retry_delay_max: float = Field(DEFAULT_VENDOR_RETRY_DELAY_MAX, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _token_for_d7(self) -> ProviderSettings:
+        if self.kind == "d7" and not self.api_token.get_secret_value():
+            raise ValueError("a d7 provider needs api_token (D7's bearer token)")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything a dispatcher process needs to know, validated once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="OTP_", env_nested_delimiter="__", extra="ignore", frozen=True)
+
+    redis_url: str | None = None
+    redis_timeout: float = Field(DEFAULT_REDIS_TIMEOUT, gt=0, le=30)
+    data_dir: Path = DEFAULT_DATA_DIR
+
+    api_host: str = DEFAULT_API_HOST
+    api_port: int = Field(DEFAULT_API_PORT, ge=1, le=65_535)
+    api_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+
+    secret_key: SecretStr = SecretStr("")
+
+    flower_host: str = DEFAULT_API_HOST
+    flower_port: int = Field(DEFAULT_FLOWER_PORT, ge=1, le=65_535)
+    flower_user: str = "admin"
+    flower_password: SecretStr = SecretStr("")
+
+    sandbox_host: str = DEFAULT_API_HOST
+    sandbox_port: int = Field(DEFAULT_SANDBOX_PORT, ge=1, le=65_535)
+
+    policy: OtpPolicy = OtpPolicy()
+    providers: tuple[ProviderSettings, ...] = ()
+
+    worker_concurrency: int = Field(32, ge=1, le=1000)
+    visibility_timeout: int = Field(DEFAULT_VISIBILITY_TIMEOUT, ge=60)
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(token.strip() for token in value.split(",") if token.strip())
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _unique_provider_names(cls, value: tuple[ProviderSettings, ...]) -> tuple[ProviderSettings, ...]:
+        names = [provider.name for provider in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"provider names must be unique, repeated: {', '.join(duplicates)}")
+        return value
+
+    @model_validator(mode="after")
+    def _timeouts_nest(self) -> Settings:
+        longest = max((provider.retry_delay_max for provider in self.providers), default=0.0)
+        if longest >= self.visibility_timeout:
+            raise ValueError("every provider's retry_delay_max must stay below visibility_timeout")
+        return self
+
+    @property
+    def enabled_providers(self) -> tuple[ProviderSettings, ...]:
+        return tuple(provider for provider in self.providers if provider.enabled)
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+    def require(self, *fields: str) -> None:
+        """Stop with one clear line when a value this process cannot run without is missing."""
+        for name in fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if not value:
+                raise ConfigError(name, "is required here", f"set {_variable(name)}")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings() -> Settings:
+    """Build the settings from the environment, turning any invalid value into one ``ConfigError``."""
+    config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(CONFIG_FILE_VARIABLE, f"names {config_file!r}, which is not a file", "fix the path")
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        raise ConfigError(field, error["msg"], f"fix {_variable(field)}") from None
+    except ValueError as exc:  # a TOML syntax error or an undecodable variable
+        raise ConfigError("settings", str(exc).splitlines()[0], "fix the value") from None
+
+
+def _variable(field: str) -> str:
+    return "OTP_" + field.split(".")[0].upper()

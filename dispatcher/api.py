@@ -1,0 +1,85 @@
+"""The HTTP routes, in D7 Verify's dialect: parse the body, call the service, answer JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from dispatcher.errors import InvalidRequest
+from dispatcher.schemas import OtpId, ResendOtpRequest, SendOtpRequest, VerifyOtpRequest
+from dispatcher.sealing import mask_number
+from dispatcher.service import OtpService
+
+SERVICE = web.AppKey("service", OtpService)
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+_Body = TypeVar("_Body", bound=BaseModel)
+
+
+@routes.post("/verify/v1/otp/send-otp")
+async def send_otp(request: web.Request) -> web.Response:
+    body = await _parse(request, SendOtpRequest)
+    answer = await request.app[SERVICE].send(body)
+    log.info("otp %s accepted for %s", answer.otp_id, mask_number(body.recipient))
+    return _json(answer)
+
+
+@routes.post("/verify/v1/otp/resend-otp")
+async def resend_otp(request: web.Request) -> web.Response:
+    body = await _parse(request, ResendOtpRequest)
+    answer = await request.app[SERVICE].resend(body)
+    log.info("otp %s resend %d accepted", answer.otp_id, answer.resend_count)
+    return _json(answer)
+
+
+@routes.post("/verify/v1/otp/verify-otp")
+@routes.post("/verify/v1/verify-otp")  # the path in the heading of D7's page; its examples use the one above
+async def verify_otp(request: web.Request) -> web.Response:
+    body = await _parse(request, VerifyOtpRequest)
+    answer = await request.app[SERVICE].verify(body)
+    log.info("otp %s verify %s", body.otp_id, answer.status)
+    return _json(answer)
+
+
+@routes.get("/verify/v1/report/{otp_id}")
+async def report(request: web.Request) -> web.Response:
+    otp_id = _path_otp_id(request.match_info["otp_id"])
+    return _json(await request.app[SERVICE].report(otp_id))
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process serves HTTP (no token needed)."""
+    return web.json_response({"status": "ok"})
+
+
+async def _parse(request: web.Request, model: type[_Body]) -> _Body:
+    """The request body as ``model``, or ``InvalidRequest`` with D7's ``detail`` items."""
+    raw = await request.read()
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest([{"loc": ["body"], "msg": "Body is not valid JSON", "type": "json_invalid"}]) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest.from_validation(exc, "body") from None
+
+
+def _path_otp_id(value: str) -> str:
+    class _Path(BaseModel):
+        otp_id: OtpId
+
+    try:
+        return _Path(otp_id=value).otp_id
+    except ValidationError as exc:
+        raise InvalidRequest.from_validation(exc, "path") from None
+
+
+def _json(model: BaseModel) -> web.Response:
+    return web.json_response(text=model.model_dump_json())

@@ -1,0 +1,88 @@
+"""The aiohttp application: ``create_app(settings, checker)`` with auth, D7-shaped errors and the service."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from config import Settings
+from dispatcher.api import SERVICE, routes
+from dispatcher.errors import DispatcherError, InvalidRequest, Unauthorized
+from dispatcher.service import CodeChecker, OtpService
+
+MAX_BODY_BYTES = 16 * 1024
+"""A send-otp body is well under 2 KiB; anything far larger is refused before it is parsed."""
+
+PUBLIC_PATHS = frozenset({"/healthz"})
+log = logging.getLogger(__name__)
+
+_UNAUTHORIZED_MESSAGE = "It looks like your requests were failed due to a missing or invalid 'Access Token'."
+
+
+def create_app(settings: Settings, checker: CodeChecker | None) -> web.Application:
+    """The API app; ``checker`` forwards verification to vendors that generate their own codes."""
+    settings.require("api_tokens", "secret_key", "redis_url")
+    tokens = tuple(token.get_secret_value().encode() for token in settings.api_tokens)
+    app = web.Application(middlewares=[_errors, _auth(tokens)], client_max_size=MAX_BODY_BYTES)
+    app.add_routes(routes)
+
+    async def service(app: web.Application) -> AsyncIterator[None]:
+        app[SERVICE] = OtpService.connect(settings, checker)
+        yield
+        await app[SERVICE].close()
+
+    app.cleanup_ctx.append(service)
+    return app
+
+
+def error_body(error: DispatcherError) -> web.Response:
+    """D7's error shapes: a list of ``{"loc", "msg", "type"}`` for 422, ``{"code", "message"}`` otherwise."""
+    if isinstance(error, InvalidRequest):
+        return web.json_response({"detail": error.errors}, status=error.status)
+    return web.json_response({"detail": {"code": error.code, "message": error.message}}, status=error.status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except DispatcherError as error:
+        return error_body(error)
+    except web.HTTPRequestEntityTooLarge:
+        return _http_error(413, "BODY_TOO_LARGE", f"The body must be at most {MAX_BODY_BYTES} bytes.")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _http_error(exc.status, exc.reason.upper().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _http_error(500, "INTERNAL_ERROR", "Something went wrong on our side; the request was not processed.")
+
+
+def _auth(tokens: tuple[bytes, ...]) -> Middleware:
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS:
+            return await handler(request)
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not _known(presented.strip().encode(), tokens):
+            raise Unauthorized(_UNAUTHORIZED_MESSAGE)
+        return await handler(request)
+
+    return auth
+
+
+def _known(presented: bytes, tokens: tuple[bytes, ...]) -> bool:
+    """Compares against every token in constant time, so timing tells nothing about which was close."""
+    found = False
+    for token in tokens:
+        found |= hmac.compare_digest(presented, token)
+    return found
+
+
+def _http_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"detail": {"code": code, "message": message}}, status=status)

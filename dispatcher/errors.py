@@ -1,0 +1,84 @@
+"""Errors of the producer side (HTTP API, Python client, store).
+
+DispatcherError                the root; ``code`` is stable, ``status`` is the HTTP status the API answers
+├── InvalidRequest             the request fails validation (422, D7's ``detail`` list)
+├── Unauthorized               missing or wrong API token (401)
+├── UnknownOtp                 no OTP has this id, or it is gone (404, MESSAGE_LOG_NOT_EXISTS)
+├── ResendRefused              resend asked too soon, too often or too late (400)
+├── ServiceUnavailable         Redis or the broker did not answer in time (503)
+└── VendorUnavailable          the vendor that must check the code did not answer (503)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+
+class DispatcherError(Exception):
+    """Something the caller is told about, with a stable code."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        self.message = message
+        if code is not None:
+            self.code = code
+        super().__init__(message)
+
+
+class InvalidRequest(DispatcherError):
+    """The request does not validate; ``errors`` holds D7's ``{"loc", "msg", "type"}`` items."""
+
+    status = 422
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(error["msg"]) for error in errors))
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, *where: str) -> InvalidRequest:
+        """Pydantic's errors in D7's shape, without echoing the input (it may hold a phone number)."""
+        return cls(
+            [
+                {"loc": [*where, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+                for error in exc.errors(include_url=False, include_input=False, include_context=False)
+            ]
+        )
+
+
+class Unauthorized(DispatcherError):
+    """Missing or invalid API token."""
+
+    status = 401
+    code = "ACCESS_TOKEN_SIGNATURE_VERIFICATION_FAILED"
+
+
+class UnknownOtp(DispatcherError):
+    """No OTP with this id."""
+
+    status = 404
+    code = "MESSAGE_LOG_NOT_EXISTS"
+
+
+class ResendRefused(DispatcherError):
+    """The resend is not allowed now."""
+
+    status = 400
+
+
+class ServiceUnavailable(DispatcherError):
+    """Redis or the broker is down or too slow."""
+
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+class VendorUnavailable(DispatcherError):
+    """The vendor that must check this code did not answer."""
+
+    status = 503
+    code = "VENDOR_UNAVAILABLE"

@@ -1,0 +1,126 @@
+"""Bodies that cross a boundary: D7's request and response shapes, and the statuses they carry.
+
+Requests accept what D7 clients send: numbers as strings (``"expiry": "600"``) and ``null`` for an
+optional field, meaning its default. Defaults that come from settings stay ``None`` here and are
+filled in by the service, in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from config import OtpType
+
+E164 = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{7,14}$")]
+OtpId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[0-9a-f-]+$")]
+OtpCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z]{4,12}$")]
+DEFAULT_ORIGINATOR = "Verify"
+CODE_PLACEHOLDER = "{}"
+
+
+class VerifyStatus(StrEnum):
+    APPROVED = "APPROVED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    ALREADY_VERIFIED = "ALREADY_VERIFIED"
+
+
+class OtpStatus(StrEnum):
+    OPEN = "OPEN"
+    VERIFIED = "VERIFIED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+class AttemptOutcome(StrEnum):
+    DELIVERED = "DELIVERED"
+    TEMPORARY_ERROR = "TEMPORARY_ERROR"
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+    VENDOR_UNAVAILABLE = "VENDOR_UNAVAILABLE"
+    REJECTED = "REJECTED"
+
+
+class _D7Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+class SendOtpRequest(_D7Request):
+    recipient: E164
+    originator: str = Field(DEFAULT_ORIGINATOR, min_length=1, max_length=15)
+    content: str | None = Field(None, min_length=2, max_length=1000)
+    template_id: int | None = Field(None, ge=1)
+    channel: Literal["SMS", "WhatsApp"] = "SMS"
+    expiry: int | None = Field(None, ge=30, le=86_400)
+    data_coding: Literal["text", "unicode", "auto"] = "text"
+    retry_delay: int | None = Field(None, ge=0, le=86_400)
+    retry_count: int | None = Field(None, ge=0, le=100)
+    otp_code_length: int | None = Field(None, ge=4, le=12)
+    otp_type: OtpType | None = None
+    success_url: AnyHttpUrl | None = None
+    failure_url: AnyHttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _content_or_template(self) -> SendOtpRequest:
+        if self.template_id is None and self.content is None:
+            raise ValueError("content is required unless template_id is given")
+        if self.content is not None and CODE_PLACEHOLDER not in self.content:
+            raise ValueError("content must contain {} where the code goes")
+        return self
+
+
+class ResendOtpRequest(_D7Request):
+    otp_id: OtpId
+
+
+class VerifyOtpRequest(_D7Request):
+    otp_id: OtpId
+    otp_code: OtpCode
+
+
+class SendOtpResponse(BaseModel):
+    otp_id: str
+    status: OtpStatus
+    expiry: int
+
+
+class ResendOtpResponse(SendOtpResponse):
+    resend_count: int
+
+
+class VerifyOtpResponse(BaseModel):
+    status: VerifyStatus
+
+
+class Attempt(BaseModel):
+    """One call to one vendor for one send (the first send is number 1, each resend adds one)."""
+
+    send_number: int
+    vendor: str
+    started_at: datetime
+    latency_ms: float
+    outcome: AttemptOutcome
+    error_code: str | None = None
+
+
+class OtpReport(BaseModel):
+    otp_id: str
+    status: OtpStatus
+    recipient: str = Field(description="masked: country code and last two digits")
+    created_at: datetime
+    expires_at: datetime
+    expiry: int = Field(description="seconds left before the code expires")
+    resend_count: int
+    delivered_by: str | None
+    failure_reason: str | None
+    attempts: list[Attempt]

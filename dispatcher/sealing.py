@@ -1,0 +1,37 @@
+"""Encryption at rest for what an OTP record must keep but nobody may read: the number and the message."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+class Sealer:
+    """Seals small JSON objects with a key derived from the configured secret (AES-128-CBC + HMAC, Fernet)."""
+
+    def __init__(self, secret_key: str) -> None:
+        derived = hashlib.sha256(b"otp-dispatcher/seal\x00" + secret_key.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def seal(self, value: dict[str, object]) -> str:
+        return self._fernet.encrypt(json.dumps(value, separators=(",", ":")).encode()).decode()
+
+    def open(self, token: str) -> dict[str, object]:
+        """The sealed object; ``ValueError`` if it was sealed with another key or altered."""
+        try:
+            value = json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken as exc:
+            raise ValueError("sealed value cannot be opened with this secret key") from exc
+        if not isinstance(value, dict):
+            raise ValueError("sealed value is not an object")
+        return value
+
+
+def mask_number(number: str) -> str:
+    """A phone number as logs and reports show it: country code and last two digits (+3361****78)."""
+    if len(number) <= 7:
+        return number[:2] + "****"
+    return f"{number[:5]}****{number[-2:]}"

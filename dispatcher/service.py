@@ -1,0 +1,139 @@
+"""The four OTP operations, shared by the HTTP API and the Python client.
+
+send → record in Redis → queue a job carrying only the otp_id; resend → count it → queue again;
+verify → reserve an attempt atomically → check the code (locally against its keyed hash, or with the
+vendor that generated and delivered it) → settle atomically; report → state and attempt log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from typing import Protocol, TypeVar
+
+from config import Settings
+from dispatcher import codes
+from dispatcher.errors import DispatcherError, VendorUnavailable
+from dispatcher.jobs import JobQueue
+from dispatcher.schemas import (
+    OtpReport,
+    OtpStatus,
+    ResendOtpRequest,
+    ResendOtpResponse,
+    SendOtpRequest,
+    SendOtpResponse,
+    VerifyOtpRequest,
+    VerifyOtpResponse,
+)
+from dispatcher.sealing import Sealer
+from dispatcher.store import NewOtp, OtpStore, connect
+
+_T = TypeVar("_T")
+
+
+class CodeChecker(Protocol):
+    """Asks the vendor that generated a code whether it is right (built by the workers package)."""
+
+    async def check(self, vendor: str, reference: str, code: str) -> bool:
+        """True if the vendor approves; ``errors.VendorUnavailable`` if it cannot answer."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class OtpService:
+    """Send, resend, verify and report OTPs against one store and one job queue."""
+
+    def __init__(self, settings: Settings, store: OtpStore, jobs: JobQueue, checker: CodeChecker | None) -> None:
+        self._policy = settings.policy
+        self._store = store
+        self._jobs = jobs
+        self._checker = checker
+        self._code_key = codes.code_key(settings.secret_key.get_secret_value())
+
+    @classmethod
+    def connect(cls, settings: Settings, checker: CodeChecker | None) -> OtpService:
+        """A service with its own Redis pool and publisher; call ``close()`` when done."""
+        settings.require("redis_url", "secret_key")
+        assert settings.redis_url is not None
+        redis = connect(settings.redis_url, settings.redis_timeout)
+        sealer = Sealer(settings.secret_key.get_secret_value())
+        store = OtpStore(redis, sealer, settings.policy.record_grace)
+        return cls(settings, store, JobQueue(settings, settings.redis_url), checker)
+
+    async def close(self) -> None:
+        self._jobs.close()
+        await self._store.close()
+        if self._checker is not None:
+            await self._checker.close()
+
+    async def send(self, request: SendOtpRequest) -> SendOtpResponse:
+        policy = self._policy
+        expiry = _or(request.expiry, policy.expiry)
+        otp = NewOtp(
+            otp_id=str(uuid.uuid4()),
+            recipient=request.recipient,
+            originator=request.originator,
+            content=request.content,
+            template_id=request.template_id,
+            channel=request.channel,
+            data_coding=request.data_coding,
+            otp_type=_or(request.otp_type, policy.otp_type),
+            code_length=_or(request.otp_code_length, policy.otp_code_length),
+            expiry=expiry,
+            resend_delay=_or(request.retry_delay, policy.retry_delay),
+            resend_limit=_or(request.retry_count, policy.retry_count),
+            max_wrong_attempts=policy.max_wrong_attempts,
+            success_url=None if request.success_url is None else str(request.success_url),
+            failure_url=None if request.failure_url is None else str(request.failure_url),
+            created_at=time.time(),
+        )
+        expires_at = await self._store.create(otp)
+        await self._enqueue(otp.otp_id, expires_at, discard_on_failure=True)
+        return SendOtpResponse(otp_id=otp.otp_id, status=OtpStatus.OPEN, expiry=expiry)
+
+    async def resend(self, request: ResendOtpRequest) -> ResendOtpResponse:
+        now = time.time()
+        resent = await self._store.resend(request.otp_id, now)
+        await self._enqueue(request.otp_id, resent.expires_at, discard_on_failure=False)
+        return ResendOtpResponse(
+            otp_id=request.otp_id,
+            status=OtpStatus.OPEN,
+            expiry=max(0, int(resent.expires_at - now)),
+            resend_count=resent.resend_count,
+        )
+
+    async def verify(self, request: VerifyOtpRequest) -> VerifyOtpResponse:
+        otp_id = request.otp_id
+        digest = codes.digest(self._code_key, otp_id, request.otp_code)
+        ticket = await self._store.verify(otp_id, digest, time.time())
+        if ticket.decided is not None:
+            return VerifyOtpResponse(status=ticket.decided)
+        try:
+            approved = await self._vendor_check(ticket.vendor, ticket.reference, request.otp_code)
+        except DispatcherError:
+            await self._store.refund_verify(otp_id)
+            raise
+        return VerifyOtpResponse(status=await self._store.settle_vendor_verify(otp_id, approved, time.time()))
+
+    async def report(self, otp_id: str) -> OtpReport:
+        return await self._store.report(otp_id, time.time())
+
+    async def _vendor_check(self, vendor: str, reference: str, code: str) -> bool:
+        if self._checker is None:
+            raise VendorUnavailable(f"{vendor} checks its own codes and this client was built without a checker.")
+        return await self._checker.check(vendor, reference, code)
+
+    async def _enqueue(self, otp_id: str, expires_at: float, *, discard_on_failure: bool) -> None:
+        try:
+            await self._jobs.enqueue_send(otp_id, expires_at)
+        except DispatcherError:
+            if discard_on_failure:
+                with contextlib.suppress(DispatcherError):
+                    await self._store.discard(otp_id)
+            raise
+
+
+def _or(value: _T | None, default: _T) -> _T:
+    return default if value is None else value

@@ -1,0 +1,412 @@
+"""OTP state in Redis: create, resend bookkeeping, atomic verification, delivery progress, attempt log.
+
+One OTP is one hash (``otp:<id>``) and one list of attempts (``otp:<id>:attempts``), both expiring a
+grace period after the code does. Fields that must never be read at rest (number, message, postback
+URLs) are sealed; the code itself is never stored, only its keyed hash. Every read-check-write runs
+as one Lua script, so concurrent API processes and workers cannot interleave inside it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
+
+from config import OtpType
+from dispatcher.constants import attempts_key, lease_key, record_key
+from dispatcher.errors import ResendRefused, ServiceUnavailable, UnknownOtp
+from dispatcher.schemas import Attempt, OtpReport, OtpStatus, VerifyStatus
+from dispatcher.sealing import Sealer, mask_number
+
+
+@dataclass(frozen=True, slots=True)
+class NewOtp:
+    """Everything recorded when an OTP is accepted, defaults already applied."""
+
+    otp_id: str
+    recipient: str
+    originator: str
+    content: str | None
+    template_id: int | None
+    channel: str
+    data_coding: str
+    otp_type: OtpType
+    code_length: int
+    expiry: int
+    resend_delay: int
+    resend_limit: int
+    max_wrong_attempts: int
+    success_url: str | None
+    failure_url: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """What a worker needs to deliver the current send of one OTP."""
+
+    otp_id: str
+    recipient: str
+    originator: str
+    content: str | None
+    template_id: int | None
+    channel: str
+    data_coding: str
+    otp_type: OtpType
+    code_length: int
+    expires_at: float
+    send_seq: int
+    delivered_seq: int
+    status: OtpStatus
+    route_first: str
+    chain_pos: int
+    vendor_tries: int
+    vendor: str
+    reference: str
+
+    def pending(self, now: float) -> bool:
+        """Whether the current send still has to reach the user."""
+        return self.status is OtpStatus.OPEN and self.delivered_seq < self.send_seq and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyTicket:
+    """A decided status, or the vendor to ask (an attempt is reserved for it)."""
+
+    decided: VerifyStatus | None
+    vendor: str = ""
+    reference: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Resent:
+    resend_count: int
+    expires_at: float
+
+
+_RESEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'UNKNOWN'} end
+local f = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'resend_count', 'resend_limit',
+                     'resend_delay', 'last_send_at', 'vendor')
+local now = tonumber(ARGV[1])
+if now >= tonumber(f[2]) then return {'EXPIRED'} end
+if f[1] == 'VERIFIED' then return {'VERIFIED'} end
+if tonumber(f[3]) >= tonumber(f[4]) then return {'LIMIT'} end
+if now - tonumber(f[6]) < tonumber(f[5]) then return {'TOO_SOON'} end
+local count = redis.call('HINCRBY', KEYS[1], 'resend_count', 1)
+redis.call('HINCRBY', KEYS[1], 'send_seq', 1)
+redis.call('HSET', KEYS[1], 'status', 'OPEN', 'last_send_at', ARGV[1], 'route_first', f[7],
+           'chain_pos', 0, 'vendor_tries', 0, 'failure', '')
+return {'OK', tostring(count), f[2]}
+"""
+
+_VERIFY = """
+local f = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'verify_attempts', 'max_attempts',
+                     'vendor', 'reference', 'code_hash')
+if not f[1] then return {'FAILED'} end
+if f[1] == 'VERIFIED' then return {'ALREADY_VERIFIED'} end
+if tonumber(ARGV[1]) >= tonumber(f[2]) then return {'EXPIRED'} end
+if tonumber(f[3]) >= tonumber(f[4]) then return {'FAILED'} end
+local stored, given = f[7], ARGV[2]
+if stored ~= '' then
+  local diff = (#stored == #given) and 0 or 1
+  for i = 1, math.min(#stored, #given) do
+    diff = bit.bor(diff, bit.bxor(stored:byte(i), given:byte(i)))
+  end
+  if diff == 0 and f[1] == 'OPEN' then
+    redis.call('HSET', KEYS[1], 'status', 'VERIFIED', 'verified_at', ARGV[1])
+    return {'APPROVED'}
+  end
+  redis.call('HINCRBY', KEYS[1], 'verify_attempts', 1)
+  return {'FAILED'}
+end
+redis.call('HINCRBY', KEYS[1], 'verify_attempts', 1)
+if f[6] == '' then return {'FAILED'} end
+return {'VENDOR', f[5], f[6]}
+"""
+
+_VERIFY_SETTLE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'VERIFIED' then return 'ALREADY_VERIFIED' end
+if ARGV[1] ~= '1' or status ~= 'OPEN' then return 'FAILED' end
+redis.call('HSET', KEYS[1], 'status', 'VERIFIED', 'verified_at', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'verify_attempts', -1)
+return 'APPROVED'
+"""
+
+_VERIFY_REFUND = """
+if redis.call('HGET', KEYS[1], 'status') == 'OPEN' then
+  redis.call('HINCRBY', KEYS[1], 'verify_attempts', -1)
+end
+return 1
+"""
+
+_SAVE_PROGRESS = """
+if redis.call('HGET', KEYS[1], 'send_seq') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'chain_pos', ARGV[2], 'vendor_tries', ARGV[3])
+return 1
+"""
+
+_MARK_DELIVERED = """
+local f = redis.call('HMGET', KEYS[1], 'status', 'delivered_seq')
+if f[1] ~= 'OPEN' or tonumber(f[2]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'delivered_seq', ARGV[1], 'vendor', ARGV[2], 'reference', ARGV[3],
+           'code_hash', ARGV[4], 'failure', '')
+return 1
+"""
+
+_MARK_FAILED = """
+local f = redis.call('HMGET', KEYS[1], 'status', 'send_seq', 'delivered_seq')
+if f[1] ~= 'OPEN' or f[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'failure', ARGV[2])
+if tonumber(f[3]) == 0 then redis.call('HSET', KEYS[1], 'status', 'FAILED') end
+return 1
+"""
+
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_RESEND_REFUSALS = {
+    "EXPIRED": ("OTP_EXPIRED", "The OTP has expired; send a new one."),
+    "VERIFIED": ("OTP_ALREADY_VERIFIED", "The OTP has already been verified."),
+    "LIMIT": ("RESEND_LIMIT_REACHED", "The OTP was resent as many times as its retry_count allows."),
+    "TOO_SOON": ("RESEND_TOO_SOON", "Wait retry_delay seconds after the last send before asking again."),
+}
+
+
+def connect(url: str, timeout: float) -> aioredis.Redis:
+    """A pooled client whose every command gives up after ``timeout`` seconds, so callers never hang."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+        max_connections=512,
+    )
+
+
+class OtpStore:
+    """All OTP reads and writes. Redis failures surface as ``ServiceUnavailable``."""
+
+    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int) -> None:
+        self._redis = redis
+        self._sealer = sealer
+        self._grace = grace
+        self._resend = redis.register_script(_RESEND)
+        self._verify = redis.register_script(_VERIFY)
+        self._verify_settle = redis.register_script(_VERIFY_SETTLE)
+        self._verify_refund = redis.register_script(_VERIFY_REFUND)
+        self._save_progress = redis.register_script(_SAVE_PROGRESS)
+        self._mark_delivered = redis.register_script(_MARK_DELIVERED)
+        self._mark_failed = redis.register_script(_MARK_FAILED)
+        self._release_lease = redis.register_script(_RELEASE_LEASE)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    # producer side ---------------------------------------------------------------------------------
+
+    async def create(self, otp: NewOtp) -> float:
+        """Record a new OTP awaiting its first send; returns when it expires (epoch seconds)."""
+        expires_at = otp.created_at + otp.expiry
+        sealed = self._sealer.seal(
+            {
+                "recipient": otp.recipient,
+                "content": otp.content,
+                "success_url": otp.success_url,
+                "failure_url": otp.failure_url,
+            }
+        )
+        fields: dict[FieldT, EncodableT] = {
+            "status": OtpStatus.OPEN.value,
+            "sealed": sealed,
+            "recipient_mask": mask_number(otp.recipient),
+            "originator": otp.originator,
+            "template_id": "" if otp.template_id is None else otp.template_id,
+            "channel": otp.channel,
+            "data_coding": otp.data_coding,
+            "otp_type": otp.otp_type,
+            "code_length": otp.code_length,
+            "created_at": otp.created_at,
+            "expires_at": expires_at,
+            "last_send_at": otp.created_at,
+            "resend_delay": otp.resend_delay,
+            "resend_limit": otp.resend_limit,
+            "resend_count": 0,
+            "max_attempts": otp.max_wrong_attempts,
+            "verify_attempts": 0,
+            "send_seq": 1,
+            "delivered_seq": 0,
+            "route_first": "",
+            "chain_pos": 0,
+            "vendor_tries": 0,
+            "vendor": "",
+            "reference": "",
+            "code_hash": "",
+            "failure": "",
+        }
+        ttl = otp.expiry + self._grace
+        async with _redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(record_key(otp.otp_id), mapping=fields)
+            pipe.expire(record_key(otp.otp_id), ttl)
+            await pipe.execute()
+        return expires_at
+
+    async def discard(self, otp_id: str) -> None:
+        """Forget an OTP whose send job could not be queued (the caller was told it failed)."""
+        async with _redis_errors():
+            await self._redis.delete(record_key(otp_id), attempts_key(otp_id))
+
+    async def resend(self, otp_id: str, now: float) -> Resent:
+        """Count one more send if the OTP's resend rules allow it; else ``ResendRefused`` or ``UnknownOtp``."""
+        async with _redis_errors():
+            answer = await self._resend(keys=[record_key(otp_id)], args=[now])
+        if answer[0] == "UNKNOWN":
+            raise UnknownOtp("No OTP exists with this otp_id.")
+        if answer[0] != "OK":
+            code, message = _RESEND_REFUSALS[answer[0]]
+            raise ResendRefused(message, code=code)
+        return Resent(resend_count=int(answer[1]), expires_at=float(answer[2]))
+
+    async def verify(self, otp_id: str, code_digest: str, now: float) -> VerifyTicket:
+        """Evaluate one code, atomically and within the OTP's attempt budget.
+
+        A code the dispatcher generated is compared here, in constant time, against its stored keyed
+        hash. A code a vendor generated reserves one attempt and returns that vendor's reference: the
+        caller asks the vendor, then calls ``settle_vendor_verify``. An unknown id fails like a wrong code.
+        """
+        async with _redis_errors():
+            answer = await self._verify(keys=[record_key(otp_id)], args=[now, code_digest])
+        if answer[0] == "VENDOR":
+            return VerifyTicket(decided=None, vendor=answer[1], reference=answer[2])
+        return VerifyTicket(decided=VerifyStatus(answer[0]))
+
+    async def settle_vendor_verify(self, otp_id: str, approved: bool, now: float) -> VerifyStatus:
+        """Record the vendor's answer: of all concurrent approved codes exactly one is APPROVED."""
+        async with _redis_errors():
+            answer = await self._verify_settle(keys=[record_key(otp_id)], args=[int(approved), now])
+        return VerifyStatus(answer)
+
+    async def refund_verify(self, otp_id: str) -> None:
+        """Give back an attempt whose code could not be evaluated (the vendor did not answer)."""
+        async with _redis_errors():
+            await self._verify_refund(keys=[record_key(otp_id)])
+
+    async def report(self, otp_id: str, now: float) -> OtpReport:
+        """The OTP's status and every delivery attempt, for the status endpoint."""
+        async with _redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(record_key(otp_id))
+            pipe.lrange(attempts_key(otp_id), 0, -1)
+            record, attempts = await pipe.execute()
+        if not record:
+            raise UnknownOtp("No OTP exists with this otp_id.")
+        expires_at = float(record["expires_at"])
+        return OtpReport(
+            otp_id=otp_id,
+            status=_status(record["status"], expires_at, now),
+            recipient=record["recipient_mask"],
+            created_at=_time(float(record["created_at"])),
+            expires_at=_time(expires_at),
+            expiry=max(0, int(expires_at - now)),
+            resend_count=int(record["resend_count"]),
+            delivered_by=record["vendor"] or None,
+            failure_reason=record["failure"] or None,
+            attempts=[Attempt.model_validate_json(item) for item in attempts],
+        )
+
+    # worker side -----------------------------------------------------------------------------------
+
+    async def delivery_state(self, otp_id: str) -> DeliveryState | None:
+        """The OTP as a worker delivers it (number and message unsealed), or None once it is gone."""
+        async with _redis_errors():
+            record = cast("dict[str, str]", await self._redis.hgetall(record_key(otp_id)))
+        if not record:
+            return None
+        opened = self._sealer.open(record["sealed"])
+        return DeliveryState(
+            otp_id=otp_id,
+            recipient=str(opened["recipient"]),
+            originator=record["originator"],
+            content=cast("str | None", opened["content"]),
+            template_id=int(record["template_id"]) if record["template_id"] else None,
+            channel=record["channel"],
+            data_coding=record["data_coding"],
+            otp_type=cast(OtpType, record["otp_type"]),
+            code_length=int(record["code_length"]),
+            expires_at=float(record["expires_at"]),
+            send_seq=int(record["send_seq"]),
+            delivered_seq=int(record["delivered_seq"]),
+            status=OtpStatus(record["status"]),
+            route_first=record["route_first"],
+            chain_pos=int(record["chain_pos"]),
+            vendor_tries=int(record["vendor_tries"]),
+            vendor=record["vendor"],
+            reference=record["reference"],
+        )
+
+    async def acquire_lease(self, otp_id: str, seconds: float) -> str | None:
+        """Claim the right to call vendors for this OTP; None while another worker holds it."""
+        token = secrets.token_hex(8)
+        async with _redis_errors():
+            taken = await self._redis.set(lease_key(otp_id), token, nx=True, px=int(seconds * 1000))
+        return token if taken else None
+
+    async def release_lease(self, otp_id: str, token: str) -> None:
+        async with _redis_errors():
+            await self._release_lease(keys=[lease_key(otp_id)], args=[token])
+
+    async def save_progress(self, otp_id: str, send_seq: int, chain_pos: int, vendor_tries: int) -> None:
+        """Remember where in the provider chain the current send stands (ignored once a resend replaced it)."""
+        async with _redis_errors():
+            await self._save_progress(keys=[record_key(otp_id)], args=[send_seq, chain_pos, vendor_tries])
+
+    async def record_attempt(self, otp_id: str, attempt: Attempt) -> None:
+        """Append one vendor call to the attempt log; the log expires with the record."""
+        async with _redis_errors():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(attempts_key(otp_id), attempt.model_dump_json())
+                pipe.ttl(record_key(otp_id))
+                _, ttl = await pipe.execute()
+            if ttl > 0:
+                await self._redis.expire(attempts_key(otp_id), ttl)
+
+    async def mark_delivered(self, otp_id: str, send_seq: int, vendor: str, reference: str, code_hash: str) -> bool:
+        """Record who delivered this send and how to check its code; False if a later send got there first."""
+        async with _redis_errors():
+            done = await self._mark_delivered(keys=[record_key(otp_id)], args=[send_seq, vendor, reference, code_hash])
+        return bool(done)
+
+    async def mark_failed(self, otp_id: str, send_seq: int, reason: str) -> None:
+        """This send reached nobody; the OTP is FAILED unless an earlier send was delivered."""
+        async with _redis_errors():
+            await self._mark_failed(keys=[record_key(otp_id)], args=[send_seq, reason])
+
+
+@asynccontextmanager
+async def _redis_errors() -> AsyncIterator[None]:
+    """Turns any Redis failure inside it into ``ServiceUnavailable``."""
+    try:
+        yield
+    except RedisError as exc:
+        raise ServiceUnavailable("The OTP store (Redis) is not answering; try again shortly.") from exc
+
+
+def _status(stored: str, expires_at: float, now: float) -> OtpStatus:
+    status = OtpStatus(stored)
+    if status is OtpStatus.OPEN and now >= expires_at:
+        return OtpStatus.EXPIRED
+    return status
+
+
+def _time(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)

@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, load_settings
+
+D7 = '{"name": "d7", "kind": "d7", "base_url": "http://127.0.0.1:8090", "api_token": "t"}'
+
+
+def test_comma_separated_tokens_become_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTP_API_TOKENS", "one, two")
+
+    tokens = load_settings().api_tokens
+
+    assert [token.get_secret_value() for token in tokens] == ["one", "two"]
+
+
+def test_nested_policy_values_come_from_double_underscore_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTP_POLICY__EXPIRY", "300")
+
+    assert load_settings().policy.expiry == 300
+
+
+def test_policy_defaults_are_d7s(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = load_settings().policy
+
+    assert (policy.expiry, policy.retry_delay, policy.retry_count, policy.otp_code_length) == (600, 60, 5, 6)
+    assert (policy.otp_type, policy.max_wrong_attempts) == ("numeric", 5)
+
+
+def test_the_provider_chain_comes_from_the_toml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "otp.toml"
+    config.write_text(
+        '[[providers]]\nname = "d7"\nkind = "d7"\nbase_url = "http://127.0.0.1:8090"\napi_token = "t"\n'
+        '[[providers]]\nname = "console"\nkind = "console"\nbase_url = "http://127.0.0.1:8090"\nenabled = false\n'
+    )
+    monkeypatch.setenv("OTP_CONFIG_FILE", str(config))
+
+    settings = load_settings()
+
+    assert [p.name for p in settings.providers] == ["d7", "console"]
+    assert [p.name for p in settings.enabled_providers] == ["d7"]
+
+
+def test_an_invalid_value_is_one_line_naming_the_field_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTP_API_PORT", "eighty")
+
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+
+    assert "api_port" in str(error.value)
+    assert "OTP_API_PORT" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_d7_provider_without_a_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTP_PROVIDERS", D7.replace('"api_token": "t"', '"enabled": true'))
+
+    with pytest.raises(ConfigError, match="api_token"):
+        load_settings()
+
+
+def test_a_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OTP_CONFIG_FILE", str(tmp_path / "missing.toml"))
+
+    with pytest.raises(ConfigError, match="OTP_CONFIG_FILE"):
+        load_settings()
+
+
+def test_a_required_value_missing_at_start_is_named() -> None:
+    with pytest.raises(ConfigError, match="OTP_SECRET_KEY"):
+        load_settings().require("secret_key")

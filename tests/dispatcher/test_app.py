@@ -1,0 +1,44 @@
+"""The app when its dependencies are down or missing: clear answers, fast."""
+
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from config import ConfigError, Settings
+from dispatcher.app import create_app
+
+TOKEN = "token"
+
+
+@pytest.fixture
+async def api_without_redis() -> AsyncIterator[str]:
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", api_tokens=TOKEN, secret_key="secret", redis_timeout=0.5)
+    server = TestServer(create_app(settings, None), host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url(""))
+    await server.close()
+
+
+async def test_redis_down_answers_503_with_a_clear_body_within_two_seconds(api_without_redis: str) -> None:
+    started = time.monotonic()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            api_without_redis + "/verify/v1/otp/send-otp",
+            json={"recipient": "+33612345678", "content": "code {}"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as response,
+    ):
+        body = await response.json()
+
+    assert response.status == 503
+    assert body["detail"]["code"] == "SERVICE_UNAVAILABLE"
+    assert time.monotonic() - started < 2
+
+
+def test_the_app_refuses_to_start_without_api_tokens() -> None:
+    with pytest.raises(ConfigError, match="OTP_API_TOKENS"):
+        create_app(Settings(redis_url="redis://127.0.0.1:1/0", secret_key="secret"), None)

@@ -1,0 +1,291 @@
+"""The store against the session's real Redis; time is passed in, so expiry needs no waiting."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+import redis
+
+from dispatcher import codes
+from dispatcher.errors import ResendRefused, ServiceUnavailable, UnknownOtp
+from dispatcher.schemas import OtpStatus, VerifyStatus
+from dispatcher.sealing import Sealer
+from dispatcher.store import NewOtp, OtpStore, connect
+
+KEY = codes.code_key("secret")
+NOW = time.time()
+OTP = NewOtp(
+    otp_id="",
+    recipient="+33612345678",
+    originator="Verify",
+    content="Your code is {}",
+    template_id=None,
+    channel="SMS",
+    data_coding="text",
+    otp_type="numeric",
+    code_length=6,
+    expiry=600,
+    resend_delay=60,
+    resend_limit=2,
+    max_wrong_attempts=3,
+    success_url=None,
+    failure_url=None,
+    created_at=NOW,
+)
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[OtpStore]:
+    store = OtpStore(connect(redis_url, 1.0), Sealer("secret"), grace=60)
+    yield store
+    await store.close()
+
+
+async def new_otp(store: OtpStore, **changes: object) -> str:
+    otp = replace(OTP, otp_id=str(uuid.uuid4()), **changes)  # type: ignore[arg-type]
+    await store.create(otp)
+    return otp.otp_id
+
+
+async def delivered_with_code(store: OtpStore, code: str = "123456", **changes: object) -> str:
+    otp_id = await new_otp(store, **changes)
+    await store.mark_delivered(otp_id, 1, "console", otp_id, codes.digest(KEY, otp_id, code))
+    return otp_id
+
+
+async def delivered_by_vendor(store: OtpStore, **changes: object) -> str:
+    otp_id = await new_otp(store, **changes)
+    await store.mark_delivered(otp_id, 1, "d7", "d7-ref", "")
+    return otp_id
+
+
+async def verify(store: OtpStore, otp_id: str, code: str, now: float = NOW) -> VerifyStatus:
+    ticket = await store.verify(otp_id, codes.digest(KEY, otp_id, code), now)
+    assert ticket.decided is not None
+    return ticket.decided
+
+
+async def test_a_new_otp_is_open_with_no_attempts(store: OtpStore) -> None:
+    otp_id = await new_otp(store)
+
+    report = await store.report(otp_id, NOW)
+
+    assert (report.status, report.resend_count, report.attempts, report.expiry) == (OtpStatus.OPEN, 0, [], 600)
+
+
+async def test_the_record_keeps_neither_the_number_nor_the_message_in_clear(
+    store: OtpStore, redis_client: redis.Redis
+) -> None:
+    otp_id = await delivered_with_code(store, code="987654")
+
+    stored = str(redis_client.hgetall(f"otp:{otp_id}"))
+
+    assert "33612345678" not in stored
+    assert "Your code" not in stored
+    assert "987654" not in stored
+
+
+async def test_the_record_expires_a_grace_period_after_the_code(store: OtpStore, redis_client: redis.Redis) -> None:
+    otp_id = await new_otp(store, expiry=100)
+
+    assert 100 < redis_client.ttl(f"otp:{otp_id}") <= 160
+
+
+async def test_the_right_code_is_approved_once_then_already_verified(store: OtpStore) -> None:
+    otp_id = await delivered_with_code(store)
+
+    assert await verify(store, otp_id, "123456") == VerifyStatus.APPROVED
+    assert await verify(store, otp_id, "123456") == VerifyStatus.ALREADY_VERIFIED
+
+
+async def test_a_wrong_code_fails(store: OtpStore) -> None:
+    otp_id = await delivered_with_code(store)
+
+    assert await verify(store, otp_id, "000000") == VerifyStatus.FAILED
+
+
+async def test_after_max_wrong_attempts_even_the_right_code_fails(store: OtpStore) -> None:
+    otp_id = await delivered_with_code(store)
+    for _ in range(3):
+        assert await verify(store, otp_id, "000000") == VerifyStatus.FAILED
+
+    assert await verify(store, otp_id, "123456") == VerifyStatus.FAILED
+
+
+async def test_a_code_verified_after_expiry_is_expired(store: OtpStore) -> None:
+    otp_id = await delivered_with_code(store)
+
+    assert await verify(store, otp_id, "123456", now=NOW + 600) == VerifyStatus.EXPIRED
+    assert (await store.report(otp_id, NOW + 600)).status == OtpStatus.EXPIRED
+
+
+async def test_an_unknown_id_fails_like_a_wrong_code(store: OtpStore) -> None:
+    assert await verify(store, "no-such-id", "123456") == VerifyStatus.FAILED
+
+
+async def test_of_many_concurrent_correct_verifies_exactly_one_is_approved(store: OtpStore) -> None:
+    otp_id = await delivered_with_code(store)
+
+    results = await asyncio.gather(*(verify(store, otp_id, "123456") for _ in range(50)))
+
+    assert results.count(VerifyStatus.APPROVED) == 1
+    assert results.count(VerifyStatus.ALREADY_VERIFIED) == 49
+
+
+async def test_concurrent_wrong_guesses_evaluate_exactly_max_attempts(
+    store: OtpStore, redis_client: redis.Redis
+) -> None:
+    otp_id = await delivered_with_code(store)
+
+    results = await asyncio.gather(*(verify(store, otp_id, "000000") for _ in range(100)))
+
+    assert set(results) == {VerifyStatus.FAILED}
+    assert redis_client.hget(f"otp:{otp_id}", "verify_attempts") == "3"
+
+
+async def test_a_vendor_code_reserves_an_attempt_and_returns_the_vendor_reference(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store)
+
+    ticket = await store.verify(otp_id, codes.digest(KEY, otp_id, "123456"), NOW)
+
+    assert (ticket.decided, ticket.vendor, ticket.reference) == (None, "d7", "d7-ref")
+
+
+async def test_concurrent_vendor_checks_reserve_at_most_max_attempts(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store)
+
+    tickets = await asyncio.gather(*(store.verify(otp_id, "digest", NOW) for _ in range(100)))
+
+    assert sum(ticket.decided is None for ticket in tickets) == 3
+
+
+async def test_of_two_vendor_approvals_one_is_approved_and_one_already_verified(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store)
+    await store.verify(otp_id, "digest", NOW)
+    await store.verify(otp_id, "digest", NOW)
+
+    first = await store.settle_vendor_verify(otp_id, True, NOW)
+    second = await store.settle_vendor_verify(otp_id, True, NOW)
+
+    assert (first, second) == (VerifyStatus.APPROVED, VerifyStatus.ALREADY_VERIFIED)
+
+
+async def test_a_vendor_refusal_counts_as_a_wrong_code(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store, max_wrong_attempts=1)
+    await store.verify(otp_id, "digest", NOW)
+
+    assert await store.settle_vendor_verify(otp_id, False, NOW) == VerifyStatus.FAILED
+    assert (await store.verify(otp_id, "digest", NOW)).decided == VerifyStatus.FAILED
+
+
+async def test_a_refunded_attempt_can_be_used_again(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store, max_wrong_attempts=1)
+    await store.verify(otp_id, "digest", NOW)
+
+    await store.refund_verify(otp_id)
+
+    assert (await store.verify(otp_id, "digest", NOW)).decided is None
+
+
+async def test_a_code_checked_before_any_delivery_fails_and_counts(store: OtpStore) -> None:
+    otp_id = await new_otp(store, max_wrong_attempts=1)
+
+    assert await verify(store, otp_id, "123456") == VerifyStatus.FAILED
+    assert (await store.verify(otp_id, "digest", NOW)).decided == VerifyStatus.FAILED
+
+
+async def test_a_resend_counts_and_starts_a_new_send(store: OtpStore) -> None:
+    otp_id = await new_otp(store, resend_delay=0)
+
+    resent = await store.resend(otp_id, NOW)
+    state = await store.delivery_state(otp_id)
+
+    assert resent.resend_count == 1
+    assert state is not None
+    assert (state.send_seq, state.recipient, state.content) == (2, "+33612345678", "Your code is {}")
+
+
+async def test_a_resend_sooner_than_the_delay_is_refused(store: OtpStore) -> None:
+    otp_id = await new_otp(store, resend_delay=60)
+
+    with pytest.raises(ResendRefused) as refused:
+        await store.resend(otp_id, NOW + 59)
+
+    assert refused.value.code == "RESEND_TOO_SOON"
+    assert (await store.resend(otp_id, NOW + 60)).resend_count == 1
+
+
+async def test_resends_beyond_the_limit_are_refused(store: OtpStore) -> None:
+    otp_id = await new_otp(store, resend_delay=0)
+    await store.resend(otp_id, NOW)
+    await store.resend(otp_id, NOW)
+
+    with pytest.raises(ResendRefused) as refused:
+        await store.resend(otp_id, NOW)
+
+    assert refused.value.code == "RESEND_LIMIT_REACHED"
+
+
+async def test_a_resend_after_expiry_is_refused(store: OtpStore) -> None:
+    otp_id = await new_otp(store, resend_delay=0)
+
+    with pytest.raises(ResendRefused) as refused:
+        await store.resend(otp_id, NOW + 600)
+
+    assert refused.value.code == "OTP_EXPIRED"
+
+
+async def test_resending_an_unknown_otp_is_unknown(store: OtpStore) -> None:
+    with pytest.raises(UnknownOtp):
+        await store.resend("no-such-id", NOW)
+
+
+async def test_a_send_is_delivered_once_only(store: OtpStore) -> None:
+    otp_id = await new_otp(store)
+
+    assert await store.mark_delivered(otp_id, 1, "d7", "ref-1", "")
+    assert not await store.mark_delivered(otp_id, 1, "console", "ref-2", "")
+    state = await store.delivery_state(otp_id)
+    assert state is not None
+    assert (state.vendor, state.reference, state.pending(NOW)) == ("d7", "ref-1", False)
+
+
+async def test_a_failed_first_send_fails_the_otp(store: OtpStore) -> None:
+    otp_id = await new_otp(store)
+
+    await store.mark_failed(otp_id, 1, "every provider of the chain failed")
+
+    report = await store.report(otp_id, NOW)
+    assert (report.status, report.failure_reason) == (OtpStatus.FAILED, "every provider of the chain failed")
+
+
+async def test_a_failed_resend_keeps_an_earlier_delivered_code_valid(store: OtpStore) -> None:
+    otp_id = await delivered_with_code(store, resend_delay=0)
+    await store.resend(otp_id, NOW)
+
+    await store.mark_failed(otp_id, 2, "every provider of the chain failed")
+
+    assert await verify(store, otp_id, "123456") == VerifyStatus.APPROVED
+
+
+async def test_only_one_worker_holds_the_lease(store: OtpStore) -> None:
+    first = await store.acquire_lease("otp-lease", 5)
+
+    assert first is not None
+    assert await store.acquire_lease("otp-lease", 5) is None
+    await store.release_lease("otp-lease", first)
+    assert await store.acquire_lease("otp-lease", 5) is not None
+
+
+async def test_redis_down_is_service_unavailable_within_the_timeout() -> None:
+    dead = OtpStore(connect("redis://127.0.0.1:1/0", 0.5), Sealer("secret"), grace=60)
+    started = time.monotonic()
+
+    with pytest.raises(ServiceUnavailable):
+        await dead.report("any", NOW)
+
+    assert time.monotonic() - started < 2
+    await dead.close()

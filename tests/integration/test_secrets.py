@@ -1,0 +1,66 @@
+"""Nothing sensitive crosses Redis: every command of a full send → deliver → verify, broker messages
+included, is captured with MONITOR and searched for the number and the code."""
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+from conftest import Api, Stack, random_number
+
+from dispatcher.constants import SEND_QUEUE
+
+
+@contextmanager
+def monitored(redis_url: str) -> Iterator[list[str]]:
+    """Every command Redis executes while inside, as text."""
+    captured: list[str] = []
+    stop = threading.Event()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    monitor = client.monitor()
+    monitor.__enter__()
+
+    def listen() -> None:
+        while not stop.is_set():
+            captured.append(monitor.next_command()["command"])
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    try:
+        yield captured
+    finally:
+        stop.set()
+        client.ping()  # wakes the listener so it sees the stop flag
+        thread.join(5)
+        monitor.__exit__(None, None, None)
+        client.close()
+
+
+def job_bodies(commands: list[str]) -> list[object]:
+    """The decoded bodies of the Celery messages pushed on the send queue."""
+    bodies = []
+    for command in commands:
+        if command.startswith(f"LPUSH {SEND_QUEUE} "):
+            envelope = json.loads(command.removeprefix(f"LPUSH {SEND_QUEUE} ").replace('\\"', '"'))
+            bodies.append(json.loads(base64.b64decode(envelope["body"])))
+    return bodies
+
+
+async def test_no_number_and_no_code_reach_redis_or_the_broker(api: Api, stack: Stack) -> None:
+    await api.fault("d7", no_credit=True)  # the console provider: a code we generate
+    recipient = random_number()
+    with monitored(stack.redis_url) as commands:
+        otp_id = await api.send(recipient=recipient, retry_delay=0)
+        await api.delivered(otp_id)
+        code = (await api.inbox(recipient))["code"]
+        assert await api.verify(otp_id, code) == "APPROVED"
+
+    bodies = job_bodies(commands)
+    assert bodies, "the send job was not seen on the broker"
+    assert all(body[:2] == [[otp_id], {}] for body in bodies)  # type: ignore[index]
+    everything = "\n".join(commands) + json.dumps(bodies)
+    assert recipient[1:] not in everything
+    assert f" {code}" not in everything
+    assert f'"{code}"' not in everything

@@ -1,0 +1,38 @@
+"""The Celery app of the workers, built from ``Settings``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_shutdown, worker_shutdown
+
+from config import Settings
+from dispatcher.jobs import celery_config
+from workers.runtime import close_runtime
+from workers.tasks import register_tasks
+
+PREFETCH_MULTIPLIER = 4
+
+
+def make_celery(settings: Settings) -> Celery:
+    """The worker app: the shared broker configuration, the worker's own options and the tasks."""
+    settings.require("redis_url", "secret_key")
+    assert settings.redis_url is not None
+    app = Celery("otp-dispatcher")
+    app.conf.update(celery_config(settings, settings.redis_url))
+    app.conf.update(
+        worker_pool="threads",
+        worker_concurrency=settings.worker_concurrency,
+        worker_prefetch_multiplier=PREFETCH_MULTIPLIER,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+    )
+    register_tasks(app, settings)
+    worker_process_shutdown.connect(_close_runtime, weak=False)
+    worker_shutdown.connect(_close_runtime, weak=False)
+    return app
+
+
+def _close_runtime(**_: Any) -> None:
+    close_runtime()

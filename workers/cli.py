@@ -1,0 +1,88 @@
+"""The ``otp-dispatcher`` command: one sub-command per process of the stack, and ``dev`` for all of them.
+
+It lives in ``workers`` because that package sits at the top of the dependency chain
+(config <- dispatcher <- workers) and so may start every part. A configuration error prints one
+line naming the setting and the fix, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+
+from config import ConfigError, Settings, load_settings
+from dispatcher.app import create_app
+from dispatcher.constants import SEND_QUEUE
+from workers.app import make_celery
+from workers.checker import ProviderChecker
+from workers.devstack import run_dev_stack
+from workers.sandbox import create_sandbox_app
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    runners: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+        "api": _api,
+        "worker": _worker,
+        "flower": _flower,
+        "sandbox": _sandbox,
+        "dev": _dev,
+    }
+    try:
+        return runners[args.command](load_settings(), args)
+    except ConfigError as exc:
+        print(f"otp-dispatcher: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="otp-dispatcher", description="Self-hosted OTP dispatcher.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("api", help="serve the D7-compatible HTTP API")
+    worker = commands.add_parser("worker", help="run a Celery worker (extra arguments go to celery worker)")
+    worker.add_argument("celery_args", nargs=argparse.REMAINDER)
+    commands.add_parser("flower", help="run the Flower dashboard with basic auth")
+    commands.add_parser("sandbox", help="serve the sandbox vendors (D7, Octopush, Message Central)")
+    commands.add_parser("dev", help="run the whole stack locally: Redis, sandbox, API, worker, Flower")
+    return parser
+
+
+def _api(settings: Settings, _: argparse.Namespace) -> int:
+    app = create_app(settings, ProviderChecker(settings))
+    web.run_app(app, host=settings.api_host, port=settings.api_port, access_log=None, print=None)
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    extra = [arg for arg in args.celery_args if arg != "--"]
+    make_celery(settings).worker_main(["worker", "--loglevel=INFO", "-E", "-Q", SEND_QUEUE, "-n", "otp@%h", *extra])
+    return 0
+
+
+def _flower(settings: Settings, _: argparse.Namespace) -> int:
+    settings.require("flower_password")
+    # Through Flower's environment, so the password never shows in the process list.
+    os.environ["FLOWER_BASIC_AUTH"] = f"{settings.flower_user}:{settings.flower_password.get_secret_value()}"
+    make_celery(settings).start(["flower", f"--address={settings.flower_host}", f"--port={settings.flower_port}"])
+    return 0
+
+
+def _sandbox(settings: Settings, _: argparse.Namespace) -> int:
+    web.run_app(create_sandbox_app(), host=settings.sandbox_host, port=settings.sandbox_port, print=None)
+    return 0
+
+
+def _dev(settings: Settings, _: argparse.Namespace) -> int:
+    return run_dev_stack(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

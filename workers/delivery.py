@@ -1,0 +1,156 @@
+"""The provider chain: deliver the current send of one OTP, vendor after vendor, deciding when to retry.
+
+For each vendor of the route, in order: a temporary failure is retried on the same vendor after a
+backoff (up to that vendor's ``attempts``), an unavailable vendor is skipped at once, a rejection
+fails the OTP. Progress is kept in the OTP record, so a retried or redelivered job resumes where the
+last one stopped, and a send already delivered is never delivered again. The retry itself is
+scheduled by the task (``RetryLater``), the only place that retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from config import ProviderSettings, Settings
+from dispatcher import codes
+from dispatcher.schemas import Attempt, AttemptOutcome
+from dispatcher.store import DeliveryState, OtpStore
+from workers.providers import OutcomeUnknown, OutgoingOtp, Provider, ProviderError, Rejected, VendorUnavailable
+
+LEASE_MARGIN = 5.0
+"""Seconds a lease outlives the longest possible vendor call of one job run."""
+BUSY_RETRY = 2.0
+"""Seconds to wait before looking again at an OTP another worker is sending."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Run the job again in ``countdown`` seconds, unless the OTP expires first."""
+
+    countdown: float
+    expires_at: float
+
+
+def backoff(provider: ProviderSettings, tries: int) -> float:
+    """Exponential backoff with jitter after ``tries`` failed attempts, capped by the vendor's maximum."""
+    ceiling = min(provider.retry_delay_max, provider.retry_delay * 2 ** (tries - 1))
+    return float(ceiling / 2 + random.uniform(0, ceiling / 2))
+
+
+class Deliverer:
+    """Delivers OTPs through the configured chain; shared by every task of one worker process."""
+
+    def __init__(self, settings: Settings, store: OtpStore, providers: dict[str, Provider]) -> None:
+        self._chain = [providers[p.name] for p in settings.enabled_providers]
+        self._store = store
+        self._code_key = codes.code_key(settings.secret_key.get_secret_value())
+        self.lease_seconds = sum(p.settings.timeout for p in self._chain) + LEASE_MARGIN
+
+    async def deliver(self, otp_id: str) -> RetryLater | None:
+        """Make one pass at the OTP's current send; None when nothing more is to be done."""
+        state = await self._store.delivery_state(otp_id)
+        if state is None or not state.pending(time.time()):
+            return None
+        lease = await self._store.acquire_lease(otp_id, self.lease_seconds)
+        if lease is None:
+            return RetryLater(BUSY_RETRY, state.expires_at)
+        try:
+            return await self._walk_chain(state)
+        finally:
+            await self._store.release_lease(otp_id, lease)
+
+    def route(self, state: DeliveryState) -> list[Provider]:
+        """The chain in order, with the vendor that delivered the previous send first (resends)."""
+        first = [p for p in self._chain if p.name == state.route_first]
+        return first + [p for p in self._chain if p.name != state.route_first]
+
+    async def _walk_chain(self, state: DeliveryState) -> RetryLater | None:
+        route = self.route(state)
+        position, tries = state.chain_pos, state.vendor_tries
+        while position < len(route):
+            provider = route[position]
+            if time.time() >= state.expires_at:
+                return None
+            try:
+                reference, code_hash = await self._attempt(provider, state)
+            except Rejected as exc:
+                await self._store.mark_failed(state.otp_id, state.send_seq, f"rejected by {provider.name}: {exc.code}")
+                return None
+            except VendorUnavailable:
+                position, tries = position + 1, 0
+            except ProviderError:
+                tries += 1
+                if tries < provider.settings.attempts:
+                    await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
+                    return RetryLater(backoff(provider.settings, tries), state.expires_at)
+                position, tries = position + 1, 0
+            else:
+                await self._store.mark_delivered(state.otp_id, state.send_seq, provider.name, reference, code_hash)
+                return None
+            await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
+        await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed")
+        log.warning("otp %s: every provider failed", state.otp_id)
+        return None
+
+    async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[str, str]:
+        """One vendor call, logged as an attempt; returns the vendor's reference and the code's hash."""
+        code = None if provider.generates_codes else codes.generate(state.code_length, state.otp_type)
+        otp = _outgoing(state, code)
+        started = time.time()
+        outcome, error_code = AttemptOutcome.DELIVERED, None
+        try:
+            if provider.name == state.vendor and state.reference:
+                reference = await provider.resend(state.reference, otp)
+            else:
+                reference = await provider.send(otp)
+        except ProviderError as exc:
+            outcome, error_code = _outcome(exc), exc.code
+            raise
+        finally:
+            latency_ms = round((time.time() - started) * 1000, 1)
+            await self._store.record_attempt(
+                state.otp_id,
+                Attempt(
+                    send_number=state.send_seq,
+                    vendor=provider.name,
+                    started_at=datetime.fromtimestamp(started, tz=UTC),
+                    latency_ms=latency_ms,
+                    outcome=outcome,
+                    error_code=error_code,
+                ),
+            )
+            log.info("otp %s via %s: %s in %.0f ms", state.otp_id, provider.name, outcome, latency_ms)
+        code_hash = "" if code is None else codes.digest(self._code_key, state.otp_id, code)
+        return reference, code_hash
+
+
+def _outgoing(state: DeliveryState, code: str | None) -> OutgoingOtp:
+    return OutgoingOtp(
+        otp_id=state.otp_id,
+        recipient=state.recipient,
+        originator=state.originator,
+        content=state.content,
+        template_id=state.template_id,
+        channel=state.channel,
+        data_coding=state.data_coding,
+        otp_type=state.otp_type,
+        code_length=state.code_length,
+        expiry=max(1, int(state.expires_at - time.time())),
+        code=code,
+    )
+
+
+def _outcome(exc: ProviderError) -> AttemptOutcome:
+    if isinstance(exc, Rejected):
+        return AttemptOutcome.REJECTED
+    if isinstance(exc, VendorUnavailable):
+        return AttemptOutcome.VENDOR_UNAVAILABLE
+    if isinstance(exc, OutcomeUnknown):
+        return AttemptOutcome.OUTCOME_UNKNOWN
+    return AttemptOutcome.TEMPORARY_ERROR
