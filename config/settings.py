@@ -48,13 +48,19 @@ DEFAULT_VENDOR_TIMEOUT = 5.0
 DEFAULT_VENDOR_ATTEMPTS = 3
 DEFAULT_VENDOR_RETRY_DELAY = 2.0
 DEFAULT_VENDOR_RETRY_DELAY_MAX = 60.0
+DEFAULT_BREAKER_FAILURES = 5
+DEFAULT_BREAKER_ERROR_RATE = 0.5
+DEFAULT_BREAKER_WINDOW = 60.0
+DEFAULT_BREAKER_MIN_CALLS = 10
+DEFAULT_BREAKER_COOLDOWN = 30.0
 DEFAULT_VISIBILITY_TIMEOUT = 3600
 DEFAULT_REDIS_TIMEOUT = 1.0
 
 CONFIG_FILE_VARIABLE = "OTP_CONFIG_FILE"
 
 OtpType = Literal["numeric", "alpha", "alphanumeric"]
-ProviderKind = Literal["d7", "console"]
+CountryPrefix = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{0,5}$")]
+ProviderKind = Literal["d7", "octopush", "messagecentral", "console"]
 
 
 class OtpPolicy(BaseModel):
@@ -80,16 +86,41 @@ class ProviderSettings(BaseModel):
     kind: ProviderKind
     base_url: AnyHttpUrl
     api_token: SecretStr = SecretStr("")
+    """D7: the bearer token."""
+    login: str = ""
+    """Octopush: the api-login; Message Central: the customerId."""
+    password: SecretStr = SecretStr("")
+    """Octopush: the api-key; Message Central: the account password (sent base64-encoded)."""
+    email: str = ""
+    """Message Central: the account's email (optional)."""
+    account_country: str = ""
+    """Message Central: the ISO country code of the account (e.g. ``IN``)."""
     enabled: bool = True
     timeout: float = Field(DEFAULT_VENDOR_TIMEOUT, gt=0, le=60)
     attempts: int = Field(DEFAULT_VENDOR_ATTEMPTS, ge=1, le=20)
     retry_delay: float = Field(DEFAULT_VENDOR_RETRY_DELAY, ge=0, le=3600)
     retry_delay_max: float = Field(DEFAULT_VENDOR_RETRY_DELAY_MAX, ge=0, le=3600)
+    countries: tuple[CountryPrefix, ...] = ()
+    """E.164 prefixes this vendor serves (``+33``, ``+91``); empty means every country."""
+    breaker_failures: int = Field(DEFAULT_BREAKER_FAILURES, ge=1, le=1000)
+    """Consecutive failures that open the circuit."""
+    breaker_error_rate: float = Field(DEFAULT_BREAKER_ERROR_RATE, gt=0, le=1)
+    """Share of failed calls within ``breaker_window`` that opens the circuit..."""
+    breaker_min_calls: int = Field(DEFAULT_BREAKER_MIN_CALLS, ge=1)
+    """...once the window holds at least this many calls."""
+    breaker_window: float = Field(DEFAULT_BREAKER_WINDOW, gt=0, le=3600)
+    breaker_cooldown: float = Field(DEFAULT_BREAKER_COOLDOWN, gt=0, le=3600)
+    """Seconds an open circuit waits before letting one probe call through."""
+
+    def serves(self, recipient: str) -> bool:
+        return not self.countries or recipient.startswith(self.countries)
 
     @model_validator(mode="after")
-    def _token_for_d7(self) -> ProviderSettings:
+    def _credentials_of_the_kind(self) -> ProviderSettings:
         if self.kind == "d7" and not self.api_token.get_secret_value():
             raise ValueError("a d7 provider needs api_token (D7's bearer token)")
+        if self.kind in ("octopush", "messagecentral") and not (self.login and self.password.get_secret_value()):
+            raise ValueError(f"a {self.kind} provider needs login and password")
         return self
 
 
@@ -118,6 +149,8 @@ class Settings(BaseSettings):
 
     policy: OtpPolicy = OtpPolicy()
     providers: tuple[ProviderSettings, ...] = ()
+    routes: dict[CountryPrefix, tuple[str, ...]] = {}
+    """Per-country overrides: recipients with this E.164 prefix try these providers first, in order."""
 
     worker_concurrency: int = Field(32, ge=1, le=1000)
     visibility_timeout: int = Field(DEFAULT_VISIBILITY_TIMEOUT, ge=60)
@@ -139,6 +172,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _routes_name_providers(self) -> Settings:
+        known = {provider.name for provider in self.providers}
+        unknown = sorted({name for names in self.routes.values() for name in names} - known)
+        if unknown:
+            raise ValueError(f"routes name providers that are not configured: {', '.join(unknown)}")
+        return self
+
+    @model_validator(mode="after")
     def _timeouts_nest(self) -> Settings:
         longest = max((provider.retry_delay_max for provider in self.providers), default=0.0)
         if longest >= self.visibility_timeout:
@@ -148,6 +189,19 @@ class Settings(BaseSettings):
     @property
     def enabled_providers(self) -> tuple[ProviderSettings, ...]:
         return tuple(provider for provider in self.providers if provider.enabled)
+
+    def route(self, recipient: str, first: str = "") -> tuple[ProviderSettings, ...]:
+        """The enabled providers to try for ``recipient``, in order.
+
+        ``first`` (the vendor that delivered the previous send) leads, then the providers of the
+        longest matching route prefix, then the rest of the chain; vendors that do not serve the
+        recipient's country are left out.
+        """
+        prefixes = [prefix for prefix in self.routes if recipient.startswith(prefix)]
+        preferred = self.routes[max(prefixes, key=len)] if prefixes else ()
+        leading = [name for name in (first, *preferred) if name]
+        chain = [p for p in self.enabled_providers if p.serves(recipient)]
+        return tuple(sorted(chain, key=lambda p: leading.index(p.name) if p.name in leading else len(leading)))
 
     @property
     def sandbox_url(self) -> str:

@@ -20,3 +20,8 @@ def attempts_key(otp_id: str) -> str:
 def lease_key(otp_id: str) -> str:
     """Held by the worker currently calling a vendor for this OTP."""
     return f"{KEY_PREFIX}{otp_id}:lease"
+
+
+def breaker_key(vendor: str) -> str:
+    """The circuit breaker of one vendor, shared by every worker."""
+    return f"{KEY_PREFIX}breaker:{vendor}"

@@ -94,7 +94,7 @@ class Resent:
 _RESEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'UNKNOWN'} end
 local f = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'resend_count', 'resend_limit',
-                     'resend_delay', 'last_send_at', 'vendor')
+                     'resend_delay', 'last_send_at', 'delivered_by')
 local now = tonumber(ARGV[1])
 if now >= tonumber(f[2]) then return {'EXPIRED'} end
 if f[1] == 'VERIFIED' then return {'VERIFIED'} end
@@ -109,26 +109,25 @@ return {'OK', tostring(count), f[2]}
 
 _VERIFY = """
 local f = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'verify_attempts', 'max_attempts',
-                     'vendor', 'reference', 'code_hash')
+                     'vendor', 'reference', 'code_hashes')
 if not f[1] then return {'FAILED'} end
 if f[1] == 'VERIFIED' then return {'ALREADY_VERIFIED'} end
 if tonumber(ARGV[1]) >= tonumber(f[2]) then return {'EXPIRED'} end
 if tonumber(f[3]) >= tonumber(f[4]) then return {'FAILED'} end
-local stored, given = f[7], ARGV[2]
-if stored ~= '' then
+local given, matched = ARGV[2], false
+for stored in string.gmatch(f[7], '[^,]+') do
   local diff = (#stored == #given) and 0 or 1
   for i = 1, math.min(#stored, #given) do
     diff = bit.bor(diff, bit.bxor(stored:byte(i), given:byte(i)))
   end
-  if diff == 0 and f[1] == 'OPEN' then
-    redis.call('HSET', KEYS[1], 'status', 'VERIFIED', 'verified_at', ARGV[1])
-    return {'APPROVED'}
-  end
-  redis.call('HINCRBY', KEYS[1], 'verify_attempts', 1)
-  return {'FAILED'}
+  matched = matched or diff == 0
+end
+if matched and f[1] == 'OPEN' then
+  redis.call('HSET', KEYS[1], 'status', 'VERIFIED', 'verified_at', ARGV[1])
+  return {'APPROVED'}
 end
 redis.call('HINCRBY', KEYS[1], 'verify_attempts', 1)
-if f[6] == '' then return {'FAILED'} end
+if matched or f[6] == '' then return {'FAILED'} end
 return {'VENDOR', f[5], f[6]}
 """
 
@@ -157,8 +156,19 @@ return 1
 _MARK_DELIVERED = """
 local f = redis.call('HMGET', KEYS[1], 'status', 'delivered_seq')
 if f[1] ~= 'OPEN' or tonumber(f[2]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'delivered_seq', ARGV[1], 'vendor', ARGV[2], 'reference', ARGV[3],
-           'code_hash', ARGV[4], 'failure', '')
+redis.call('HSET', KEYS[1], 'delivered_seq', ARGV[1], 'delivered_by', ARGV[2], 'failure', '')
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'vendor', ARGV[2], 'reference', ARGV[3]) end
+return 1
+"""
+
+_ADD_CODE_HASH = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'OPEN' then return 0 end
+local kept = {ARGV[1]}
+for stored in string.gmatch(redis.call('HGET', KEYS[1], 'code_hashes'), '[^,]+') do
+  if #kept < tonumber(ARGV[2]) then table.insert(kept, stored) end
+end
+redis.call('HSET', KEYS[1], 'code_hashes', table.concat(kept, ','))
 return 1
 """
 
@@ -174,6 +184,9 @@ _RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+MAX_CODES = 5
+"""Codes of one OTP kept verifiable at once (each send or uncertain retry may have reached the phone)."""
 
 _RESEND_REFUSALS = {
     "EXPIRED": ("OTP_EXPIRED", "The OTP has expired; send a new one."),
@@ -208,6 +221,7 @@ class OtpStore:
         self._verify_refund = redis.register_script(_VERIFY_REFUND)
         self._save_progress = redis.register_script(_SAVE_PROGRESS)
         self._mark_delivered = redis.register_script(_MARK_DELIVERED)
+        self._add_code_hash = redis.register_script(_ADD_CODE_HASH)
         self._mark_failed = redis.register_script(_MARK_FAILED)
         self._release_lease = redis.register_script(_RELEASE_LEASE)
 
@@ -250,9 +264,10 @@ class OtpStore:
             "route_first": "",
             "chain_pos": 0,
             "vendor_tries": 0,
+            "delivered_by": "",
             "vendor": "",
             "reference": "",
-            "code_hash": "",
+            "code_hashes": "",
             "failure": "",
         }
         ttl = otp.expiry + self._grace
@@ -281,9 +296,10 @@ class OtpStore:
     async def verify(self, otp_id: str, code_digest: str, now: float) -> VerifyTicket:
         """Evaluate one code, atomically and within the OTP's attempt budget.
 
-        A code the dispatcher generated is compared here, in constant time, against its stored keyed
-        hash. A code a vendor generated reserves one attempt and returns that vendor's reference: the
-        caller asks the vendor, then calls ``settle_vendor_verify``. An unknown id fails like a wrong code.
+        The digest is compared in constant time with the keyed hash of every code the dispatcher
+        generated for this OTP. If none matches and the latest delivery was by a vendor that checks
+        its own codes, one attempt is reserved and that vendor's reference returned: the caller asks
+        the vendor, then calls ``settle_vendor_verify``. An unknown id fails like a wrong code.
         """
         async with _redis_errors():
             answer = await self._verify(keys=[record_key(otp_id)], args=[now, code_digest])
@@ -319,7 +335,7 @@ class OtpStore:
             expires_at=_time(expires_at),
             expiry=max(0, int(expires_at - now)),
             resend_count=int(record["resend_count"]),
-            delivered_by=record["vendor"] or None,
+            delivered_by=record["delivered_by"] or None,
             failure_reason=record["failure"] or None,
             attempts=[Attempt.model_validate_json(item) for item in attempts],
         )
@@ -380,10 +396,23 @@ class OtpStore:
             if ttl > 0:
                 await self._redis.expire(attempts_key(otp_id), ttl)
 
-    async def mark_delivered(self, otp_id: str, send_seq: int, vendor: str, reference: str, code_hash: str) -> bool:
-        """Record who delivered this send and how to check its code; False if a later send got there first."""
+    async def add_code_hash(self, otp_id: str, code_hash: str) -> None:
+        """Make a code the dispatcher generated verifiable, before it is handed to a vendor (it may arrive).
+
+        Every such code of the OTP stays valid until it expires or is verified (resends and retries
+        whose outcome is unknown included), up to the ``MAX_CODES`` most recent.
+        """
         async with _redis_errors():
-            done = await self._mark_delivered(keys=[record_key(otp_id)], args=[send_seq, vendor, reference, code_hash])
+            await self._add_code_hash(keys=[record_key(otp_id)], args=[code_hash, MAX_CODES])
+
+    async def mark_delivered(self, otp_id: str, send_seq: int, vendor: str, reference: str) -> bool:
+        """Record the vendor that delivered this send; False if a later send was delivered first.
+
+        ``reference`` is given only by vendors that check their own codes: the latest such vendor is
+        the one verification is forwarded to.
+        """
+        async with _redis_errors():
+            done = await self._mark_delivered(keys=[record_key(otp_id)], args=[send_seq, vendor, reference])
         return bool(done)
 
     async def mark_failed(self, otp_id: str, send_seq: int, reason: str) -> None:

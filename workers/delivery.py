@@ -1,6 +1,7 @@
 """The provider chain: deliver the current send of one OTP, vendor after vendor, deciding when to retry.
 
-For each vendor of the route, in order: a temporary failure is retried on the same vendor after a
+For each vendor of the route (``Settings.route``), in order: a vendor whose circuit is open is skipped
+without a call, a temporary failure is retried on the same vendor after a
 backoff (up to that vendor's ``attempts``), an unavailable vendor is skipped at once, a rejection
 fails the OTP. Progress is kept in the OTP record, so a retried or redelivered job resumes where the
 last one stopped, and a send already delivered is never delivered again. The retry itself is
@@ -19,6 +20,7 @@ from config import ProviderSettings, Settings
 from dispatcher import codes
 from dispatcher.schemas import Attempt, AttemptOutcome
 from dispatcher.store import DeliveryState, OtpStore
+from workers.breaker import CircuitBreakers, Outcome
 from workers.providers import OutcomeUnknown, OutgoingOtp, Provider, ProviderError, Rejected, VendorUnavailable
 
 LEASE_MARGIN = 5.0
@@ -46,11 +48,15 @@ def backoff(provider: ProviderSettings, tries: int) -> float:
 class Deliverer:
     """Delivers OTPs through the configured chain; shared by every task of one worker process."""
 
-    def __init__(self, settings: Settings, store: OtpStore, providers: dict[str, Provider]) -> None:
-        self._chain = [providers[p.name] for p in settings.enabled_providers]
+    def __init__(
+        self, settings: Settings, store: OtpStore, breakers: CircuitBreakers, providers: dict[str, Provider]
+    ) -> None:
+        self._settings = settings
         self._store = store
+        self._breakers = breakers
+        self._providers = providers
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
-        self.lease_seconds = sum(p.settings.timeout for p in self._chain) + LEASE_MARGIN
+        self.lease_seconds = sum(p.timeout for p in settings.enabled_providers) + LEASE_MARGIN
 
     async def deliver(self, otp_id: str) -> RetryLater | None:
         """Make one pass at the OTP's current send; None when nothing more is to be done."""
@@ -65,69 +71,79 @@ class Deliverer:
         finally:
             await self._store.release_lease(otp_id, lease)
 
-    def route(self, state: DeliveryState) -> list[Provider]:
-        """The chain in order, with the vendor that delivered the previous send first (resends)."""
-        first = [p for p in self._chain if p.name == state.route_first]
-        return first + [p for p in self._chain if p.name != state.route_first]
-
     async def _walk_chain(self, state: DeliveryState) -> RetryLater | None:
-        route = self.route(state)
+        route = self._settings.route(state.recipient, state.route_first)
         position, tries = state.chain_pos, state.vendor_tries
         while position < len(route):
-            provider = route[position]
+            vendor = route[position]
+            provider = self._providers[vendor.name]
             if time.time() >= state.expires_at:
                 return None
+            if not await self._breakers.allow(vendor, time.time()):
+                skipped = AttemptOutcome.VENDOR_UNAVAILABLE
+                await self._log_attempt(state, vendor.name, time.time(), skipped, "CIRCUIT_OPEN")
+                position, tries = position + 1, 0
+                await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
+                continue
             try:
-                reference, code_hash = await self._attempt(provider, state)
+                reference = await self._attempt(provider, state)
             except Rejected as exc:
-                await self._store.mark_failed(state.otp_id, state.send_seq, f"rejected by {provider.name}: {exc.code}")
+                await self._breakers.record(vendor, Outcome.SUCCESS, time.time())
+                await self._store.mark_failed(state.otp_id, state.send_seq, f"rejected by {vendor.name}: {exc.code}")
                 return None
             except VendorUnavailable:
+                await self._breakers.record(vendor, Outcome.TRIP, time.time())
                 position, tries = position + 1, 0
             except ProviderError:
+                await self._breakers.record(vendor, Outcome.FAILURE, time.time())
                 tries += 1
-                if tries < provider.settings.attempts:
+                if tries < vendor.attempts:
                     await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
-                    return RetryLater(backoff(provider.settings, tries), state.expires_at)
+                    return RetryLater(backoff(vendor, tries), state.expires_at)
                 position, tries = position + 1, 0
             else:
-                await self._store.mark_delivered(state.otp_id, state.send_seq, provider.name, reference, code_hash)
+                await self._breakers.record(vendor, Outcome.SUCCESS, time.time())
+                checked_by_vendor = reference if provider.generates_codes else ""
+                await self._store.mark_delivered(state.otp_id, state.send_seq, vendor.name, checked_by_vendor)
                 return None
             await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
         await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed")
         log.warning("otp %s: every provider failed", state.otp_id)
         return None
 
-    async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[str, str]:
-        """One vendor call, logged as an attempt; returns the vendor's reference and the code's hash."""
-        code = None if provider.generates_codes else codes.generate(state.code_length, state.otp_type)
+    async def _attempt(self, provider: Provider, state: DeliveryState) -> str:
+        """One vendor call, logged as an attempt; returns the vendor's reference."""
+        code = None
+        if not provider.generates_codes:
+            code = codes.generate(state.code_length, state.otp_type)
+            await self._store.add_code_hash(state.otp_id, codes.digest(self._code_key, state.otp_id, code))
         otp = _outgoing(state, code)
         started = time.time()
         outcome, error_code = AttemptOutcome.DELIVERED, None
         try:
             if provider.name == state.vendor and state.reference:
-                reference = await provider.resend(state.reference, otp)
-            else:
-                reference = await provider.send(otp)
+                return await provider.resend(state.reference, otp)
+            return await provider.send(otp)
         except ProviderError as exc:
             outcome, error_code = _outcome(exc), exc.code
             raise
         finally:
-            latency_ms = round((time.time() - started) * 1000, 1)
-            await self._store.record_attempt(
-                state.otp_id,
-                Attempt(
-                    send_number=state.send_seq,
-                    vendor=provider.name,
-                    started_at=datetime.fromtimestamp(started, tz=UTC),
-                    latency_ms=latency_ms,
-                    outcome=outcome,
-                    error_code=error_code,
-                ),
-            )
-            log.info("otp %s via %s: %s in %.0f ms", state.otp_id, provider.name, outcome, latency_ms)
-        code_hash = "" if code is None else codes.digest(self._code_key, state.otp_id, code)
-        return reference, code_hash
+            await self._log_attempt(state, provider.name, started, outcome, error_code)
+
+    async def _log_attempt(
+        self, state: DeliveryState, vendor: str, started: float, outcome: AttemptOutcome, error_code: str | None
+    ) -> None:
+        latency_ms = round((time.time() - started) * 1000, 1)
+        attempt = Attempt(
+            send_number=state.send_seq,
+            vendor=vendor,
+            started_at=datetime.fromtimestamp(started, tz=UTC),
+            latency_ms=latency_ms,
+            outcome=outcome,
+            error_code=error_code,
+        )
+        await self._store.record_attempt(state.otp_id, attempt)
+        log.info("otp %s via %s: %s %s in %.0f ms", state.otp_id, vendor, outcome, error_code or "", latency_ms)
 
 
 def _outgoing(state: DeliveryState, code: str | None) -> OutgoingOtp:

@@ -19,6 +19,7 @@ import aiohttp
 from config import Settings
 from dispatcher.sealing import Sealer
 from dispatcher.store import OtpStore, connect
+from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer
 from workers.providers import Provider, build_providers
 
@@ -39,13 +40,11 @@ class Runtime:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="otp-runtime", daemon=True)
         self._thread.start()
-        self.store = OtpStore(
-            connect(settings.redis_url, settings.redis_timeout),
-            Sealer(settings.secret_key.get_secret_value()),
-            settings.policy.record_grace,
-        )
+        redis = connect(settings.redis_url, settings.redis_timeout)
+        self.store = OtpStore(redis, Sealer(settings.secret_key.get_secret_value()), settings.policy.record_grace)
+        self.breakers = CircuitBreakers(redis)
         self.providers: dict[str, Provider] = self.run(self._open_providers(), timeout=10)
-        self.deliverer = Deliverer(settings, self.store, self.providers)
+        self.deliverer = Deliverer(settings, self.store, self.breakers, self.providers)
         self.run_timeout = self.deliverer.lease_seconds + RUN_MARGIN
 
     def run(self, coroutine: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:

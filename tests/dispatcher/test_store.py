@@ -52,13 +52,14 @@ async def new_otp(store: OtpStore, **changes: object) -> str:
 
 async def delivered_with_code(store: OtpStore, code: str = "123456", **changes: object) -> str:
     otp_id = await new_otp(store, **changes)
-    await store.mark_delivered(otp_id, 1, "console", otp_id, codes.digest(KEY, otp_id, code))
+    await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, code))
+    await store.mark_delivered(otp_id, 1, "console", "")
     return otp_id
 
 
 async def delivered_by_vendor(store: OtpStore, **changes: object) -> str:
     otp_id = await new_otp(store, **changes)
-    await store.mark_delivered(otp_id, 1, "d7", "d7-ref", "")
+    await store.mark_delivered(otp_id, 1, "d7", "d7-ref")
     return otp_id
 
 
@@ -246,8 +247,8 @@ async def test_resending_an_unknown_otp_is_unknown(store: OtpStore) -> None:
 async def test_a_send_is_delivered_once_only(store: OtpStore) -> None:
     otp_id = await new_otp(store)
 
-    assert await store.mark_delivered(otp_id, 1, "d7", "ref-1", "")
-    assert not await store.mark_delivered(otp_id, 1, "console", "ref-2", "")
+    assert await store.mark_delivered(otp_id, 1, "d7", "ref-1")
+    assert not await store.mark_delivered(otp_id, 1, "console", "")
     state = await store.delivery_state(otp_id)
     assert state is not None
     assert (state.vendor, state.reference, state.pending(NOW)) == ("d7", "ref-1", False)
@@ -289,3 +290,31 @@ async def test_redis_down_is_service_unavailable_within_the_timeout() -> None:
 
     assert time.monotonic() - started < 2
     await dead.close()
+
+
+async def test_every_code_generated_for_an_otp_verifies(store: OtpStore) -> None:
+    otp_id = await delivered_with_code(store, code="111111")
+    await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, "222222"))
+
+    assert await verify(store, otp_id, "111111") == VerifyStatus.APPROVED
+
+
+async def test_only_the_most_recent_codes_stay_valid(store: OtpStore) -> None:
+    otp_id = await delivered_with_code(store, code="100000", max_wrong_attempts=10)
+    for code in ("100001", "100002", "100003", "100004", "100005"):
+        await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, code))
+
+    assert await verify(store, otp_id, "100000") == VerifyStatus.FAILED
+    assert await verify(store, otp_id, "100001") == VerifyStatus.APPROVED
+
+
+async def test_a_vendor_code_still_goes_to_its_vendor_after_a_transport_delivers_a_resend(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store, resend_delay=0)
+    await store.resend(otp_id, NOW)
+    await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, "333333"))
+    await store.mark_delivered(otp_id, 2, "console", "")
+
+    ticket = await store.verify(otp_id, codes.digest(KEY, otp_id, "999999"), NOW)
+
+    assert (ticket.vendor, ticket.reference) == ("d7", "d7-ref")
+    assert (await store.report(otp_id, NOW)).delivered_by == "console"

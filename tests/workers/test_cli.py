@@ -16,9 +16,7 @@ def test_an_invalid_setting_stops_start_up_with_one_line_and_no_traceback() -> N
     result = run("api", OTP_API_PORT="eighty")
 
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        result.stderr.strip()
-    ]
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "api_port" in result.stderr
     assert "OTP_API_PORT" in result.stderr
     assert "Traceback" not in result.stderr

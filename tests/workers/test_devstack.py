@@ -46,16 +46,18 @@ def call(url: str, body: dict[str, Any] | None = None, token: str | None = None)
 @pytest.fixture
 def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     ports = {"api": free_port(), "sandbox": free_port(), "flower": free_port()}
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith("OTP_")
-    } | {
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTP_")} | {
         "OTP_DATA_DIR": str(tmp_path / "data"),
         "OTP_API_PORT": str(ports["api"]),
         "OTP_SANDBOX_PORT": str(ports["sandbox"]),
         "OTP_FLOWER_PORT": str(ports["flower"]),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "workers.cli", "dev"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     banner: dict[str, str] = {}
     deadline = time.monotonic() + 60
@@ -89,7 +91,9 @@ def test_the_dev_stack_serves_the_walkthrough_and_stops_cleanly_on_sigterm(
             break
         time.sleep(0.05)
     code = call(f"{urls['sandbox']}/inbox/{recipient}")["code"]
-    verified = call(urls["api"] + "/verify/v1/otp/verify-otp", {"otp_id": sent["otp_id"], "otp_code": code}, urls["token"])
+    verified = call(
+        urls["api"] + "/verify/v1/otp/verify-otp", {"otp_id": sent["otp_id"], "otp_code": code}, urls["token"]
+    )
     assert verified == {"status": "APPROVED"}
     children = children_of(process.pid)
     assert len(children) >= 5  # redis, sandbox, api, worker, flower

@@ -9,11 +9,15 @@ from workers.providers.base import OutgoingOtp, Provider
 from workers.providers.console import ConsoleProvider
 from workers.providers.d7 import D7Provider
 from workers.providers.errors import OutcomeUnknown, ProviderError, Rejected, TemporaryError, VendorUnavailable
+from workers.providers.messagecentral import MessageCentralProvider
+from workers.providers.octopush import OctopushProvider
 
 __all__ = [
     "PROVIDER_CLASSES",
     "ConsoleProvider",
     "D7Provider",
+    "MessageCentralProvider",
+    "OctopushProvider",
     "OutcomeUnknown",
     "OutgoingOtp",
     "Provider",
@@ -27,6 +31,8 @@ __all__ = [
 PROVIDER_CLASSES: dict[ProviderKind, type[Provider]] = {
     "console": ConsoleProvider,
     "d7": D7Provider,
+    "messagecentral": MessageCentralProvider,
+    "octopush": OctopushProvider,
 }
 
 

@@ -1,0 +1,100 @@
+"""The shared circuit breaker against the real Redis; time is passed in, so cool-downs need no waiting."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from config import ProviderSettings
+from dispatcher.store import connect
+from workers.breaker import CircuitBreakers, Outcome
+
+NOW = 1_000_000.0
+
+
+@pytest.fixture
+async def breakers(redis_url: str) -> AsyncIterator[CircuitBreakers]:
+    redis = connect(redis_url, 1.0)
+    yield CircuitBreakers(redis)
+    await redis.aclose()
+
+
+def vendor(**changes: object) -> ProviderSettings:
+    fields: dict[str, object] = {
+        "name": f"v{uuid.uuid4().hex[:8]}",
+        "kind": "console",
+        "base_url": "http://127.0.0.1:1",
+        "breaker_failures": 3,
+        "breaker_cooldown": 30,
+        "breaker_min_calls": 10,
+        "breaker_error_rate": 0.5,
+    }
+    return ProviderSettings.model_validate(fields | changes)
+
+
+async def test_a_new_vendor_is_allowed(breakers: CircuitBreakers) -> None:
+    assert await breakers.allow(vendor(), NOW)
+
+
+async def test_k_consecutive_failures_open_the_circuit(breakers: CircuitBreakers) -> None:
+    v = vendor()
+    for _ in range(3):
+        await breakers.record(v, Outcome.FAILURE, NOW)
+
+    assert await breakers.state(v.name) == "open"
+    assert not await breakers.allow(v, NOW + 1)
+
+
+async def test_a_success_resets_the_consecutive_count(breakers: CircuitBreakers) -> None:
+    v = vendor()
+    for outcome in (Outcome.FAILURE, Outcome.FAILURE, Outcome.SUCCESS, Outcome.FAILURE, Outcome.FAILURE):
+        await breakers.record(v, outcome, NOW)
+
+    assert await breakers.state(v.name) == "closed"
+
+
+async def test_an_error_rate_over_the_window_opens_the_circuit(breakers: CircuitBreakers) -> None:
+    v = vendor(breaker_failures=100)
+    for index in range(10):
+        await breakers.record(v, Outcome.FAILURE if index % 2 else Outcome.SUCCESS, NOW)
+
+    assert await breakers.state(v.name) == "open"
+
+
+async def test_a_vendor_unavailable_answer_opens_the_circuit_at_once(breakers: CircuitBreakers) -> None:
+    v = vendor()
+
+    await breakers.record(v, Outcome.TRIP, NOW)
+
+    assert not await breakers.allow(v, NOW)
+
+
+async def test_after_the_cool_down_exactly_one_probe_goes_through(breakers: CircuitBreakers) -> None:
+    v = vendor()
+    await breakers.record(v, Outcome.TRIP, NOW)
+
+    allowed = [await breakers.allow(v, NOW + 30) for _ in range(5)]
+
+    assert allowed == [True, False, False, False, False]
+    assert await breakers.state(v.name) == "half_open"
+
+
+async def test_a_successful_probe_closes_the_circuit(breakers: CircuitBreakers) -> None:
+    v = vendor()
+    await breakers.record(v, Outcome.TRIP, NOW)
+    await breakers.allow(v, NOW + 30)
+
+    await breakers.record(v, Outcome.SUCCESS, NOW + 30)
+
+    assert await breakers.allow(v, NOW + 31)
+
+
+async def test_a_failed_probe_opens_the_circuit_again(breakers: CircuitBreakers) -> None:
+    v = vendor()
+    await breakers.record(v, Outcome.TRIP, NOW)
+    await breakers.allow(v, NOW + 30)
+
+    await breakers.record(v, Outcome.FAILURE, NOW + 30)
+
+    assert not await breakers.allow(v, NOW + 31)
+    assert await breakers.allow(v, NOW + 60)
