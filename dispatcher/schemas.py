@@ -61,7 +61,7 @@ class SendOtpRequest(_D7Request):
     content: str | None = Field(None, min_length=2, max_length=1000)
     template_id: int | None = Field(None, ge=1)
     channel: Literal["SMS", "WhatsApp"] = "SMS"
-    expiry: int | None = Field(None, ge=30, le=86_400)
+    expiry: int | None = Field(None, ge=1, le=86_400)
     data_coding: Literal["text", "unicode", "auto"] = "text"
     retry_delay: int | None = Field(None, ge=0, le=86_400)
     retry_count: int | None = Field(None, ge=0, le=100)

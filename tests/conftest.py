@@ -7,7 +7,6 @@ the sandbox vendors, one Celery worker and the API, each a subprocess started th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -16,44 +15,21 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 import redis
 
-from config import Settings
+from dispatcher.constants import breaker_key
+from tests.support import Api, Stack
 from workers.embedded_redis import EmbeddedRedis, free_port
 from workers.sandbox import SandboxCredentials
 
 START_TIMEOUT = 30.0
-WAIT_TIMEOUT = 15.0
 
 # Vendor settings small enough that retries and failovers happen in milliseconds.
 FAST_RETRY = {"timeout": 1.0, "attempts": 2, "retry_delay": 0.05, "retry_delay_max": 0.1}
-
-
-@dataclass
-class Stack:
-    """Addresses and credentials of the running stack."""
-
-    redis_url: str
-    sandbox_url: str
-    api_url: str
-    token: str
-    env: dict[str, str]
-    logs: Path
-    settings: Settings = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.settings = Settings(
-            redis_url=self.redis_url,
-            api_tokens=self.env["OTP_API_TOKENS"],
-            secret_key=self.env["OTP_SECRET_KEY"],
-            providers=json.loads(self.env["OTP_PROVIDERS"]),
-        )
 
 
 @pytest.fixture(scope="session")
@@ -109,93 +85,16 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-class Api:
-    """A D7 client of the stack's API, plus the sandbox's inbox and control endpoints."""
-
-    def __init__(self, stack: Stack, session: aiohttp.ClientSession) -> None:
-        self.stack = stack
-        self.session = session
-        self.headers = {"Authorization": f"Bearer {stack.token}"}
-
-    async def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        async with self.session.post(
-            self.stack.api_url + path, json=body, headers=self.headers if headers is None else headers
-        ) as response:
-            return response.status, await response.json()
-
-    async def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        async with self.session.get(
-            self.stack.api_url + path, headers=self.headers if headers is None else headers
-        ) as response:
-            return response.status, await response.json()
-
-    async def send(self, **fields: Any) -> str:
-        body = {"recipient": random_number(), "content": "Your code is {}", **fields}
-        status, answer = await self.post("/verify/v1/otp/send-otp", body)
-        assert status == 200, answer
-        return str(answer["otp_id"])
-
-    async def verify(self, otp_id: str, code: str) -> str:
-        status, answer = await self.post("/verify/v1/otp/verify-otp", {"otp_id": otp_id, "otp_code": code})
-        assert status == 200, answer
-        return str(answer["status"])
-
-    async def report(self, otp_id: str) -> dict[str, Any]:
-        status, answer = await self.get(f"/verify/v1/report/{otp_id}")
-        assert status == 200, answer
-        return dict(answer)
-
-    async def delivered(self, otp_id: str, count: int = 1) -> dict[str, Any]:
-        """The report once ``count`` sends of the OTP were delivered (or it stopped being OPEN)."""
-
-        async def done() -> dict[str, Any] | None:
-            report = await self.report(otp_id)
-            sends = {a["send_number"] for a in report["attempts"] if a["outcome"] == "DELIVERED"}
-            return report if len(sends) >= count or report["status"] != "OPEN" else None
-
-        return await wait_for(done)
-
-    async def inbox(self, recipient: str) -> dict[str, Any]:
-        async with self.session.get(f"{self.stack.sandbox_url}/inbox/{recipient}") as response:
-            assert response.status == 200, await response.text()
-            return dict(await response.json())
-
-    async def fault(self, vendor: str, **faults: Any) -> None:
-        async with self.session.put(f"{self.stack.sandbox_url}/_sandbox/faults/{vendor}", json=faults) as response:
-            assert response.status == 200, await response.text()
-
-    async def calls(self) -> dict[str, dict[str, int]]:
-        async with self.session.get(f"{self.stack.sandbox_url}/_sandbox/calls") as response:
-            return dict(await response.json())
-
-    async def reset_sandbox(self) -> None:
-        async with self.session.post(f"{self.stack.sandbox_url}/_sandbox/reset") as response:
-            assert response.status == 200, await response.text()
-
-
 @pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[Api]:
+async def api(stack: Stack, redis_client: redis.Redis) -> AsyncIterator[Api]:
+    """A client of the stack, with the sandbox's faults and every vendor's circuit breaker reset."""
+    breakers = redis_client.keys(breaker_key("*"))
+    if breakers:
+        redis_client.delete(*breakers)
     async with aiohttp.ClientSession() as session:
         client = Api(stack, session)
         await client.reset_sandbox()
         yield client
-
-
-def random_number() -> str:
-    """A fresh French mobile number, so tests never read each other's inbox."""
-    return "+336" + "".join(secrets.choice("0123456789") for _ in range(8))
-
-
-async def wait_for(probe: Callable[[], Any], within: float = WAIT_TIMEOUT) -> Any:
-    """Poll ``probe`` until it returns something other than None, or fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = await probe()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.02)
 
 
 def _start(

@@ -54,7 +54,7 @@ def test_an_invalid_value_is_one_line_naming_the_field_and_the_fix(monkeypatch: 
 
 
 def test_a_d7_provider_without_a_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTP_PROVIDERS", D7.replace('"api_token": "t"', '"enabled": true'))
+    monkeypatch.setenv("OTP_PROVIDERS", "[" + D7.replace('"api_token": "t"', '"enabled": true') + "]")
 
     with pytest.raises(ConfigError, match="api_token"):
         load_settings()

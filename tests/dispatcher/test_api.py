@@ -2,7 +2,8 @@
 
 import aiohttp
 import pytest
-from conftest import Api, Stack, random_number
+
+from tests.support import Api, Stack, random_number
 
 
 async def test_a_missing_token_gets_d7s_401_body(api: Api) -> None:

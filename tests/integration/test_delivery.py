@@ -1,6 +1,6 @@
 """Delivery through the worker: failover, retries, the attempt log, and what a job carries."""
 
-from conftest import Api
+from tests.support import Api
 
 
 async def test_a_vendor_out_of_credit_fails_over_at_once_to_the_next(api: Api) -> None:

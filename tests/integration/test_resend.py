@@ -1,6 +1,6 @@
 """Resend rules (D7's retry_delay and retry_count) through the API, and what a resend delivers."""
 
-from conftest import Api, random_number
+from tests.support import Api, random_number
 
 
 async def resend(api: Api, otp_id: str) -> tuple[int, dict[str, object]]:

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
-from conftest import Api, Stack, random_number
 
 from dispatcher.constants import SEND_QUEUE
+from tests.support import Api, Stack, random_number
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from conftest import Api, random_number, wait_for
+from tests.support import Api, random_number, wait_for
 
 
 async def local_code_otp(api: Api, **fields: object) -> tuple[str, str]:

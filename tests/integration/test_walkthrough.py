@@ -1,6 +1,6 @@
 """The README walkthrough through the whole stack: API → Redis → Celery worker → sandbox D7 → verify."""
 
-from conftest import Api, random_number
+from tests.support import Api, random_number
 
 
 async def test_a_sent_code_read_from_the_inbox_is_approved_and_the_report_shows_the_attempt(api: Api) -> None:

@@ -75,6 +75,7 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str,
         if process.poll() is None:
             process.kill()
             process.wait()
+        process.stdout.close()
 
 
 @pytest.mark.slow
