@@ -23,8 +23,8 @@ import redis
 
 from dispatcher.constants import breaker_key
 from tests.support import Api, Stack
+from workers.devstack import sandbox_providers
 from workers.embedded_redis import EmbeddedRedis, free_port
-from workers.sandbox import SandboxCredentials
 
 START_TIMEOUT = 30.0
 
@@ -47,10 +47,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     sandbox_port, api_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     token = secrets.token_urlsafe(16)
-    providers = [
-        {"name": "d7", "kind": "d7", "base_url": sandbox_url, "api_token": SandboxCredentials().d7_token, **FAST_RETRY},
-        {"name": "console", "kind": "console", "base_url": sandbox_url, **FAST_RETRY},
-    ]
+    providers = [provider | FAST_RETRY for provider in sandbox_providers(sandbox_url)]
     env = {
         **os.environ,
         "OTP_REDIS_URL": redis_url,
@@ -59,6 +56,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "OTP_API_PORT": str(api_port),
         "OTP_SANDBOX_PORT": str(sandbox_port),
         "OTP_PROVIDERS": json.dumps(providers),
+        "OTP_ROUTES": json.dumps({"+91": ["messagecentral"]}),
         "PYTHONUNBUFFERED": "1",
     }
     children = [

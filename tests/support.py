@@ -16,6 +16,7 @@ import aiohttp
 from config import Settings
 
 WAIT_TIMEOUT = 15.0
+CODE_VENDORS = ("d7", "octopush", "messagecentral")
 
 
 @dataclass
@@ -93,6 +94,11 @@ class Api:
     async def fault(self, vendor: str, **faults: Any) -> None:
         async with self.session.put(f"{self.stack.sandbox_url}/_sandbox/faults/{vendor}", json=faults) as response:
             assert response.status == 200, await response.text()
+
+    async def only_console(self) -> None:
+        """Every vendor out of credit, so the console provider delivers a code the dispatcher generated."""
+        for vendor in CODE_VENDORS:
+            await self.fault(vendor, no_credit=True)
 
     async def calls(self) -> dict[str, dict[str, int]]:
         async with self.session.get(f"{self.stack.sandbox_url}/_sandbox/calls") as response:

@@ -89,9 +89,25 @@ def _child_environment(settings: Settings, data_dir: Path, redis_url: str) -> tu
 
 
 def sandbox_providers(sandbox_url: str) -> list[dict[str, object]]:
-    """The default dev chain: D7 through the sandbox, then the console provider."""
+    """The default dev chain, every vendor through the sandbox: D7, Octopush, Message Central, console."""
+    credentials = SandboxCredentials()
     return [
-        {"name": "d7", "kind": "d7", "base_url": sandbox_url, "api_token": SandboxCredentials().d7_token},
+        {"name": "d7", "kind": "d7", "base_url": sandbox_url, "api_token": credentials.d7_token},
+        {
+            "name": "octopush",
+            "kind": "octopush",
+            "base_url": f"{sandbox_url}/v1/public",
+            "login": credentials.octopush_login,
+            "password": credentials.octopush_key,
+        },
+        {
+            "name": "messagecentral",
+            "kind": "messagecentral",
+            "base_url": sandbox_url,
+            "login": credentials.messagecentral_customer_id,
+            "password": credentials.messagecentral_password,
+            "account_country": "IN",
+        },
         {"name": "console", "kind": "console", "base_url": sandbox_url},
     ]
 

@@ -1,6 +1,10 @@
 """Delivery through the worker: failover, retries, the attempt log, and what a job carries."""
 
-from tests.support import Api
+import time
+
+from dispatcher.store import connect
+from tests.support import Api, Stack, random_number
+from workers.breaker import CircuitBreakers, Outcome
 
 
 async def test_a_vendor_out_of_credit_fails_over_at_once_to_the_next(api: Api) -> None:
@@ -8,10 +12,10 @@ async def test_a_vendor_out_of_credit_fails_over_at_once_to_the_next(api: Api) -
 
     report = await api.delivered(await api.send())
 
-    assert report["delivered_by"] == "console"
+    assert report["delivered_by"] == "octopush"
     assert [(a["vendor"], a["outcome"], a["error_code"]) for a in report["attempts"]] == [
         ("d7", "VENDOR_UNAVAILABLE", "INSUFFICIENT_CREDIT"),
-        ("console", "DELIVERED", None),
+        ("octopush", "DELIVERED", None),
     ]
 
 
@@ -20,11 +24,11 @@ async def test_a_failing_vendor_is_retried_then_failed_over(api: Api) -> None:
 
     report = await api.delivered(await api.send())
 
-    assert report["delivered_by"] == "console"
+    assert report["delivered_by"] == "octopush"
     assert [(a["vendor"], a["outcome"]) for a in report["attempts"]] == [
         ("d7", "TEMPORARY_ERROR"),
         ("d7", "TEMPORARY_ERROR"),
-        ("console", "DELIVERED"),
+        ("octopush", "DELIVERED"),
     ]
 
 
@@ -36,3 +40,89 @@ async def test_a_request_the_vendor_rejects_fails_the_otp_without_failover(api: 
     assert report["status"] == "FAILED"
     assert report["failure_reason"].startswith("rejected by d7")
     assert [a["vendor"] for a in report["attempts"]] == ["d7"]
+
+
+async def test_with_the_primary_down_every_otp_is_delivered_and_verified_through_the_secondary(api: Api) -> None:
+    await api.fault("d7", status=500)
+    recipients = [random_number() for _ in range(5)]
+    otp_ids = [await api.send(recipient=recipient) for recipient in recipients]
+
+    reports = [await api.delivered(otp_id) for otp_id in otp_ids]
+
+    assert {report["delivered_by"] for report in reports} == {"octopush"}
+    for otp_id, recipient in zip(otp_ids, recipients, strict=True):
+        assert await api.verify(otp_id, (await api.inbox(recipient))["code"]) == "APPROVED"
+    assert (await api.calls())["octopush"]["validate"] == 5
+
+
+async def test_a_vendor_slower_than_its_timeout_is_failed_over(api: Api) -> None:
+    await api.fault("d7", latency_ms=3000)
+
+    report = await api.delivered(await api.send())
+
+    assert report["delivered_by"] == "octopush"
+    outcomes = [(a["vendor"], a["outcome"]) for a in report["attempts"]]
+    assert outcomes[:2] == [("d7", "OUTCOME_UNKNOWN"), ("d7", "OUTCOME_UNKNOWN")]
+    assert all(a["latency_ms"] < 1500 for a in report["attempts"])
+
+
+async def test_a_country_route_sends_through_its_vendor_first(api: Api) -> None:
+    recipient = "+9198" + random_number()[-8:]
+
+    report = await api.delivered(await api.send(recipient=recipient))
+
+    assert report["delivered_by"] == "messagecentral"
+    code = (await api.inbox(recipient))["code"]
+    assert await api.verify(report["otp_id"], code) == "APPROVED"
+
+
+async def test_an_unavailable_vendor_opens_its_breaker_and_is_then_skipped_without_a_call(api: Api) -> None:
+    await api.fault("d7", no_credit=True)
+    await api.delivered(await api.send())
+    await api.reset_sandbox()  # d7 is healthy again, but its circuit stays open for the cool-down
+
+    report = await api.delivered(await api.send())
+
+    first = report["attempts"][0]
+    assert (first["vendor"], first["error_code"]) == ("d7", "CIRCUIT_OPEN")
+    assert "d7" not in await api.calls()
+
+
+async def test_a_breaker_opened_by_another_process_is_honoured_by_the_worker(api: Api, stack: Stack) -> None:
+    redis = connect(stack.redis_url, 1.0)
+    d7 = next(p for p in stack.settings.providers if p.name == "d7")
+    await CircuitBreakers(redis).record(d7, Outcome.TRIP, time.time())
+    await redis.aclose()
+
+    report = await api.delivered(await api.send())
+
+    assert report["attempts"][0]["error_code"] == "CIRCUIT_OPEN"
+    assert report["delivered_by"] == "octopush"
+
+
+async def test_a_resend_after_failover_is_verified_by_the_vendor_that_delivered_it(api: Api) -> None:
+    await api.fault("d7", no_credit=True)
+    recipient = random_number()
+    otp_id = await api.send(recipient=recipient, retry_delay=0)
+    await api.delivered(otp_id)
+
+    await api.post("/verify/v1/otp/resend-otp", {"otp_id": otp_id})
+    report = await api.delivered(otp_id, count=2)
+
+    assert [(a["send_number"], a["vendor"]) for a in report["attempts"] if a["outcome"] == "DELIVERED"] == [
+        (1, "octopush"),
+        (2, "octopush"),
+    ]
+    assert await api.verify(otp_id, (await api.inbox(recipient))["code"]) == "APPROVED"
+
+
+async def test_when_every_vendor_is_down_the_otp_fails_with_every_attempt_recorded(api: Api) -> None:
+    for vendor in ("d7", "octopush", "messagecentral", "console"):
+        await api.fault(vendor, status=503)
+
+    report = await api.delivered(await api.send())
+
+    assert report["status"] == "FAILED"
+    assert report["failure_reason"] == "every provider of the chain failed"
+    vendors = [a["vendor"] for a in report["attempts"]]
+    assert vendors == ["d7", "d7", "octopush", "octopush", "messagecentral", "messagecentral", "console", "console"]

@@ -49,7 +49,7 @@ def job_bodies(commands: list[str]) -> list[object]:
 
 
 async def test_no_number_and_no_code_reach_redis_or_the_broker(api: Api, stack: Stack) -> None:
-    await api.fault("d7", no_credit=True)  # the console provider: a code we generate
+    await api.only_console()  # a code the dispatcher generates
     recipient = random_number()
     with monitored(stack.redis_url) as commands:
         otp_id = await api.send(recipient=recipient, retry_delay=0)

@@ -6,8 +6,8 @@ from tests.support import Api, random_number, wait_for
 
 
 async def local_code_otp(api: Api, **fields: object) -> tuple[str, str]:
-    """An OTP delivered by the console provider (D7 out of credit), so its code is checked locally."""
-    await api.fault("d7", no_credit=True)
+    """An OTP delivered by the console provider (vendors out of credit), so its code is checked locally."""
+    await api.only_console()
     recipient = random_number()
     otp_id = await api.send(recipient=recipient, **fields)
     report = await api.delivered(otp_id)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from workers.sandbox import control, d7
+from workers.sandbox import control, d7, messagecentral, octopush
 from workers.sandbox.state import STATE, SandboxState
 
 MAX_BODY_BYTES = 64 * 1024
@@ -29,4 +29,6 @@ def create_sandbox_app(credentials: SandboxCredentials | None = None) -> web.App
     app[STATE] = SandboxState()
     app.add_routes(control.routes)
     d7.setup(app, credentials.d7_token)
+    octopush.setup(app, credentials.octopush_login, credentials.octopush_key)
+    messagecentral.setup(app, credentials.messagecentral_customer_id, credentials.messagecentral_password)
     return app
