@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
 from config import Settings
 from dispatcher.jobs import celery_config
-from workers.runtime import close_runtime
+from workers.runtime import close_runtime, current_runtime
 from workers.tasks import register_tasks
 
 PREFETCH_MULTIPLIER = 4
@@ -29,6 +29,12 @@ def make_celery(settings: Settings) -> Celery:
         worker_redirect_stdouts=False,
     )
     register_tasks(app, settings)
+
+    def warm_up(**_: Any) -> None:
+        """Open the loop, the vendor session and the Redis pool before the first job, not during it."""
+        current_runtime(settings)
+
+    worker_ready.connect(warm_up, weak=False)
     worker_process_shutdown.connect(_close_runtime, weak=False)
     worker_shutdown.connect(_close_runtime, weak=False)
     return app
