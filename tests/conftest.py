@@ -90,7 +90,7 @@ async def api(stack: Stack, redis_client: redis.Redis) -> AsyncIterator[Api]:
     if breakers:
         redis_client.delete(*breakers)
     async with aiohttp.ClientSession() as session:
-        client = Api(stack, session)
+        client = Api(stack, session, redis_client)
         await client.reset_sandbox()
         yield client
 

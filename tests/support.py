@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis
 
 from config import Settings
+from dispatcher.constants import lease_key
 
 WAIT_TIMEOUT = 15.0
 CODE_VENDORS = ("d7", "octopush", "messagecentral")
@@ -43,9 +45,10 @@ class Stack:
 class Api:
     """A D7 client of the stack's API, plus the sandbox's inbox and control endpoints."""
 
-    def __init__(self, stack: Stack, session: aiohttp.ClientSession) -> None:
+    def __init__(self, stack: Stack, session: aiohttp.ClientSession, redis: redis.Redis) -> None:
         self.stack = stack
         self.session = session
+        self.redis = redis
         self.headers = {"Authorization": f"Bearer {stack.token}"}
 
     async def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -77,12 +80,14 @@ class Api:
         return dict(answer)
 
     async def delivered(self, otp_id: str, count: int = 1) -> dict[str, Any]:
-        """The report once ``count`` sends of the OTP were delivered (or it stopped being OPEN)."""
+        """The report once ``count`` sends of the OTP were delivered (or it stopped being OPEN), and
+        no worker is busy with it any more (its lease is released)."""
 
         async def done() -> dict[str, Any] | None:
-            report = await self.report(otp_id)
+            report = await self.report(otp_id)  # read before the lease: a run that ends after is seen next time
             sends = {a["send_number"] for a in report["attempts"] if a["outcome"] == "DELIVERED"}
-            return report if len(sends) >= count or report["status"] != "OPEN" else None
+            finished = len(sends) >= count or report["status"] != "OPEN"
+            return report if finished and not self.redis.exists(lease_key(otp_id)) else None
 
         return await wait_for(done)
 

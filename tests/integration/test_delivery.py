@@ -126,3 +126,13 @@ async def test_when_every_vendor_is_down_the_otp_fails_with_every_attempt_record
     assert report["failure_reason"] == "every provider of the chain failed"
     vendors = [a["vendor"] for a in report["attempts"]]
     assert vendors == ["d7", "d7", "octopush", "octopush", "messagecentral", "messagecentral", "console", "console"]
+
+
+async def test_nothing_is_delivered_once_the_otp_has_expired(api: Api) -> None:
+    await api.fault("d7", latency_ms=1500)  # longer than the vendor timeout (1 s) and the expiry
+
+    report = await api.delivered(await api.send(expiry=1))
+
+    assert report["status"] == "EXPIRED"
+    assert [(a["vendor"], a["outcome"]) for a in report["attempts"]] == [("d7", "OUTCOME_UNKNOWN")]
+    assert "octopush" not in await api.calls()
