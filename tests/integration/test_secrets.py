@@ -64,3 +64,20 @@ async def test_no_number_and_no_code_reach_redis_or_the_broker(api: Api, stack: 
     assert recipient[1:] not in everything
     assert f" {code}" not in everything
     assert f'"{code}"' not in everything
+
+
+async def test_no_number_and_no_code_reach_the_logs(api: Api, stack: Stack) -> None:
+    await api.only_console()
+    recipient = random_number()
+    otp_id = await api.send(recipient=recipient, otp_type="alphanumeric", otp_code_length=10, retry_delay=0)
+    await api.delivered(otp_id)
+    await api.post("/verify/v1/otp/resend-otp", {"otp_id": otp_id})
+    await api.delivered(otp_id, count=2)
+    code = (await api.inbox(recipient))["code"]
+    assert await api.verify(otp_id, code) == "APPROVED"
+
+    logs = "".join((stack.logs / f"{name}.log").read_text() for name in ("api", "worker"))
+
+    assert otp_id in logs  # the logs do speak of this OTP...
+    assert recipient[1:] not in logs  # ...but never with its number
+    assert code not in logs
