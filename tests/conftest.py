@@ -12,21 +12,16 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 import redis
 
 from dispatcher.constants import breaker_key
-from tests.support import Api, Stack
+from tests.support import Api, Stack, start_process
 from workers.devstack import sandbox_providers
 from workers.embedded_redis import EmbeddedRedis, free_port
-
-START_TIMEOUT = 30.0
 
 # Vendor settings small enough that retries and failovers happen in milliseconds.
 FAST_RETRY = {"timeout": 1.0, "attempts": 2, "retry_delay": 0.05, "retry_delay_max": 0.1}
@@ -60,9 +55,9 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "PYTHONUNBUFFERED": "1",
     }
     children = [
-        _start("sandbox", env, logs, ready=lambda _: _listening(sandbox_port)),
-        _start("api", env, logs, ready=lambda _: _listening(api_port)),
-        _start("worker", env, logs, ready=lambda log: "ready." in log, extra=["--", "--concurrency=16"]),
+        start_process("sandbox", env, logs, ready=lambda _: _listening(sandbox_port)),
+        start_process("api", env, logs, ready=lambda _: _listening(api_port)),
+        start_process("worker", env, logs, ready=lambda log: "ready." in log, extra=["--", "--concurrency=16"]),
     ]
     try:
         yield Stack(redis_url, sandbox_url, f"http://127.0.0.1:{api_port}", token, env, logs)
@@ -93,23 +88,6 @@ async def api(stack: Stack, redis_client: redis.Redis) -> AsyncIterator[Api]:
         client = Api(stack, session, redis_client)
         await client.reset_sandbox()
         yield client
-
-
-def _start(
-    command: str, env: dict[str, str], logs: Path, ready: Callable[[str], bool], extra: list[str] | None = None
-) -> subprocess.Popen[bytes]:
-    log_path = logs / f"{command}.log"
-    with log_path.open("wb") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", command, *(extra or [])], env=env, stdout=log, stderr=log
-        )
-    deadline = time.monotonic() + START_TIMEOUT
-    while not ready(log_path.read_text(errors="replace")):
-        if child.poll() is not None or time.monotonic() > deadline:
-            child.kill()
-            raise RuntimeError(f"{command} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.05)
-    return child
 
 
 def _listening(port: int) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ import redis
 from config import Settings
 from dispatcher.constants import lease_key
 
+START_TIMEOUT = 30.0
 WAIT_TIMEOUT = 15.0
 CODE_VENDORS = ("d7", "octopush", "messagecentral")
 
@@ -129,3 +132,26 @@ async def wait_for(probe: Callable[[], Any], within: float = WAIT_TIMEOUT) -> An
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(0.02)
+
+
+def start_process(
+    command: str,
+    env: dict[str, str],
+    logs: Path,
+    ready: Callable[[str], bool],
+    extra: list[str] | None = None,
+    name: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """``otp-dispatcher <command>`` in a subprocess logging to ``<logs>/<name>.log``, once ``ready(log)``."""
+    log_path = logs / f"{name or command}.log"
+    with log_path.open("wb") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", command, *(extra or [])], env=env, stdout=log, stderr=log
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while not ready(log_path.read_text(errors="replace")):
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            raise RuntimeError(f"{command} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.05)
+    return child
