@@ -1,6 +1,25 @@
 """Settings shared by every dispatcher process."""
 
 from config.errors import ConfigError
-from config.settings import OtpPolicy, OtpType, ProviderKind, ProviderSettings, Settings, load_settings
+from config.settings import (
+    Limits,
+    OtpPolicy,
+    OtpType,
+    ProviderKind,
+    ProviderSettings,
+    Settings,
+    code_strength_problem,
+    load_settings,
+)
 
-__all__ = ["ConfigError", "OtpPolicy", "OtpType", "ProviderKind", "ProviderSettings", "Settings", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "Limits",
+    "OtpPolicy",
+    "OtpType",
+    "ProviderKind",
+    "ProviderSettings",
+    "Settings",
+    "code_strength_problem",
+    "load_settings",
+]

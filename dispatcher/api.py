@@ -10,11 +10,15 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from dispatcher.errors import InvalidRequest
+from dispatcher.guards import Caller
 from dispatcher.schemas import OtpId, ResendOtpRequest, SendOtpRequest, VerifyOtpRequest
 from dispatcher.sealing import mask_number
 from dispatcher.service import OtpService
 
 SERVICE = web.AppKey("service", OtpService)
+TOKEN_HASH = web.RequestKey("token_hash", str)
+"""Request key under which the auth middleware leaves a short hash of the caller's token."""
+MAX_IDEMPOTENCY_KEY = 255
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -24,7 +28,11 @@ _Body = TypeVar("_Body", bound=BaseModel)
 @routes.post("/verify/v1/otp/send-otp")
 async def send_otp(request: web.Request) -> web.Response:
     body = await _parse(request, SendOtpRequest)
-    answer = await request.app[SERVICE].send(body)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        problem = {"loc": ["header", "Idempotency-Key"], "msg": "1 to 255 characters", "type": "value_error"}
+        raise InvalidRequest([problem])
+    answer = await request.app[SERVICE].send(body, _caller(request), key)
     log.info("otp %s accepted for %s", answer.otp_id, mask_number(body.recipient))
     return _json(answer)
 
@@ -32,7 +40,7 @@ async def send_otp(request: web.Request) -> web.Response:
 @routes.post("/verify/v1/otp/resend-otp")
 async def resend_otp(request: web.Request) -> web.Response:
     body = await _parse(request, ResendOtpRequest)
-    answer = await request.app[SERVICE].resend(body)
+    answer = await request.app[SERVICE].resend(body, _caller(request))
     log.info("otp %s resend %d accepted", answer.otp_id, answer.resend_count)
     return _json(answer)
 
@@ -56,6 +64,11 @@ async def report(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: the process serves HTTP (no token needed)."""
     return web.json_response({"status": "ok"})
+
+
+def _caller(request: web.Request) -> Caller:
+    """The API token (as set by the auth middleware) and the peer address, for the send limits."""
+    return Caller(token=request.get(TOKEN_HASH), ip=request.remote)
 
 
 async def _parse(request: web.Request, model: type[_Body]) -> _Body:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -10,8 +11,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from config import Settings
-from dispatcher.api import SERVICE, routes
-from dispatcher.errors import DispatcherError, InvalidRequest, Unauthorized
+from dispatcher.api import SERVICE, TOKEN_HASH, routes
+from dispatcher.errors import Conflict, DispatcherError, InvalidRequest, RateLimited, Unauthorized
 from dispatcher.service import CodeChecker, OtpService
 
 MAX_BODY_BYTES = 16 * 1024
@@ -43,7 +44,13 @@ def error_body(error: DispatcherError) -> web.Response:
     """D7's error shapes: a list of ``{"loc", "msg", "type"}`` for 422, ``{"code", "message"}`` otherwise."""
     if isinstance(error, InvalidRequest):
         return web.json_response({"detail": error.errors}, status=error.status)
-    return web.json_response({"detail": {"code": error.code, "message": error.message}}, status=error.status)
+    detail: dict[str, str] = {"code": error.code, "message": error.message}
+    headers: dict[str, str] = {}
+    if isinstance(error, Conflict) and error.otp_id:
+        detail["otp_id"] = error.otp_id
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    return web.json_response({"detail": detail}, status=error.status, headers=headers)
 
 
 @web.middleware
@@ -69,8 +76,10 @@ def _auth(tokens: tuple[bytes, ...]) -> Middleware:
         if request.path in PUBLIC_PATHS:
             return await handler(request)
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not _known(presented.strip().encode(), tokens):
+        token = presented.strip().encode()
+        if scheme.lower() != "bearer" or not _known(token, tokens):
             raise Unauthorized(_UNAUTHORIZED_MESSAGE)
+        request[TOKEN_HASH] = hashlib.sha256(token).hexdigest()[:16]
         return await handler(request)
 
     return auth

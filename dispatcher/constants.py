@@ -25,3 +25,23 @@ def lease_key(otp_id: str) -> str:
 def breaker_key(vendor: str) -> str:
     """The circuit breaker of one vendor, shared by every worker."""
     return f"{KEY_PREFIX}breaker:{vendor}"
+
+
+def limit_key(kind: str, subject: str) -> str:
+    """A rate-limit counter (kind: recipient, token, ip, prefix); subjects are blinded or partial, never a number."""
+    return f"{KEY_PREFIX}limit:{kind}:{subject}"
+
+
+def prefix_block_key(prefix: str) -> str:
+    """Present while a number range is blocked by the SMS-pumping guard."""
+    return f"{KEY_PREFIX}block:{prefix}"
+
+
+def in_flight_key(recipient_index: str) -> str:
+    """The open OTP of one number (only with ``limits.one_in_flight``)."""
+    return f"{KEY_PREFIX}open:{recipient_index}"
+
+
+def idempotency_key(caller: str, key: str) -> str:
+    """The remembered answer to one Idempotency-Key of one caller."""
+    return f"{KEY_PREFIX}idem:{caller}:{key}"

@@ -5,6 +5,10 @@ DispatcherError                the root; ``code`` is stable, ``status`` is the H
 ├── Unauthorized               missing or wrong API token (401)
 ├── UnknownOtp                 no OTP has this id, or it is gone (404, MESSAGE_LOG_NOT_EXISTS)
 ├── ResendRefused              resend asked too soon, too often or too late (400)
+├── CountryNotAllowed          the number's country is not on the allowlist (403)
+├── Conflict                   an OTP is already open for the number, or the same request is in progress (409)
+├── IdempotencyKeyReused       an Idempotency-Key came back with another body (422)
+├── RateLimited                a send limit was reached; ``retry_after`` seconds until it lifts (429)
 ├── ServiceUnavailable         Redis or the broker did not answer in time (503)
 └── VendorUnavailable          the vendor that must check the code did not answer (503)
 """
@@ -68,6 +72,40 @@ class ResendRefused(DispatcherError):
     """The resend is not allowed now."""
 
     status = 400
+
+
+class CountryNotAllowed(DispatcherError):
+    """The recipient's country is not allowed."""
+
+    status = 403
+    code = "COUNTRY_NOT_ALLOWED"
+
+
+class Conflict(DispatcherError):
+    """The request collides with one already open or in progress; ``otp_id`` names it when known."""
+
+    status = 409
+
+    def __init__(self, message: str, code: str, otp_id: str | None = None) -> None:
+        self.otp_id = otp_id
+        super().__init__(message, code=code)
+
+
+class IdempotencyKeyReused(DispatcherError):
+    """The Idempotency-Key was used before with a different body."""
+
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class RateLimited(DispatcherError):
+    """A send limit was reached."""
+
+    status = 429
+
+    def __init__(self, message: str, code: str, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message, code=code)
 
 
 class ServiceUnavailable(DispatcherError):

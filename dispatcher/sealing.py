@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -15,6 +16,11 @@ class Sealer:
     def __init__(self, secret_key: str) -> None:
         derived = hashlib.sha256(b"otp-dispatcher/seal\x00" + secret_key.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._index_key = hashlib.sha256(b"otp-dispatcher/index\x00" + secret_key.encode()).digest()
+
+    def blind(self, value: str) -> str:
+        """A keyed hash of ``value`` to find records by it (rate limits per number) without storing it."""
+        return hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
     def seal(self, value: dict[str, object]) -> str:
         return self._fernet.encrypt(json.dumps(value, separators=(",", ":")).encode()).decode()

@@ -12,9 +12,10 @@ import time
 import uuid
 from typing import Protocol, TypeVar
 
-from config import Settings
+from config import Settings, code_strength_problem
 from dispatcher import codes
-from dispatcher.errors import DispatcherError, VendorUnavailable
+from dispatcher.errors import DispatcherError, InvalidRequest, VendorUnavailable
+from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
 from dispatcher.schemas import (
     OtpReport,
@@ -30,6 +31,8 @@ from dispatcher.sealing import Sealer
 from dispatcher.store import NewOtp, OtpStore, connect
 
 _T = TypeVar("_T")
+ANONYMOUS = Caller()
+"""A caller without token or address: the Python client, limited per number and range only."""
 
 
 class CodeChecker(Protocol):
@@ -45,12 +48,21 @@ class CodeChecker(Protocol):
 class OtpService:
     """Send, resend, verify and report OTPs against one store and one job queue."""
 
-    def __init__(self, settings: Settings, store: OtpStore, jobs: JobQueue, checker: CodeChecker | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: OtpStore,
+        guards: Guards,
+        jobs: JobQueue,
+        checker: CodeChecker | None,
+    ) -> None:
         self._policy = settings.policy
         self._store = store
+        self._guards = guards
         self._jobs = jobs
         self._checker = checker
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
+        self._sealer = Sealer(settings.secret_key.get_secret_value())
 
     @classmethod
     def connect(cls, settings: Settings, checker: CodeChecker | None) -> OtpService:
@@ -58,9 +70,9 @@ class OtpService:
         settings.require("redis_url", "secret_key")
         assert settings.redis_url is not None
         redis = connect(settings.redis_url, settings.redis_timeout)
-        sealer = Sealer(settings.secret_key.get_secret_value())
-        store = OtpStore(redis, sealer, settings.policy.record_grace)
-        return cls(settings, store, JobQueue(settings, settings.redis_url), checker)
+        store = OtpStore(redis, Sealer(settings.secret_key.get_secret_value()), settings.policy.record_grace)
+        guards = Guards(redis, settings.limits)
+        return cls(settings, store, guards, JobQueue(settings, settings.redis_url), checker)
 
     async def close(self) -> None:
         self._jobs.close()
@@ -68,32 +80,64 @@ class OtpService:
         if self._checker is not None:
             await self._checker.close()
 
-    async def send(self, request: SendOtpRequest) -> SendOtpResponse:
+    async def send(
+        self, request: SendOtpRequest, caller: Caller = ANONYMOUS, idempotency_key: str | None = None
+    ) -> SendOtpResponse:
+        """Accept an OTP and queue its delivery; with ``idempotency_key``, a replay gets the first answer."""
+        if idempotency_key is None:
+            return await self._send(request, caller)
+        replayed = await self._guards.replay(caller, idempotency_key, request.model_dump_json())
+        if replayed is not None:
+            return SendOtpResponse.model_validate_json(replayed)
+        try:
+            answer = await self._send(request, caller)
+        except DispatcherError:
+            with contextlib.suppress(DispatcherError):
+                await self._guards.remember(caller, idempotency_key, None)
+            raise
+        await self._guards.remember(caller, idempotency_key, answer.model_dump_json())
+        return answer
+
+    async def _send(self, request: SendOtpRequest, caller: Caller) -> SendOtpResponse:
         policy = self._policy
         expiry = _or(request.expiry, policy.expiry)
+        otp_type = _or(request.otp_type, policy.otp_type)
+        code_length = _or(request.otp_code_length, policy.otp_code_length)
+        weakness = code_strength_problem(code_length, otp_type)
+        if weakness:
+            raise InvalidRequest([{"loc": ["body", "otp_code_length"], "msg": weakness, "type": "value_error"}])
+        self._guards.check_country(request.recipient)
+        recipient = self._guards.recipient(request.recipient, self._sealer.blind(request.recipient))
+        await self._guards.count_send(recipient, caller)
+        otp_id, now = str(uuid.uuid4()), time.time()
+        await self._guards.claim_in_flight(recipient, otp_id, expiry, now)
         otp = NewOtp(
-            otp_id=str(uuid.uuid4()),
+            otp_id=otp_id,
             recipient=request.recipient,
+            recipient_index=recipient.index,
+            prefix=recipient.prefix,
             originator=request.originator,
             content=request.content,
             template_id=request.template_id,
             channel=request.channel,
             data_coding=request.data_coding,
-            otp_type=_or(request.otp_type, policy.otp_type),
-            code_length=_or(request.otp_code_length, policy.otp_code_length),
+            otp_type=otp_type,
+            code_length=code_length,
             expiry=expiry,
             resend_delay=_or(request.retry_delay, policy.retry_delay),
             resend_limit=_or(request.retry_count, policy.retry_count),
             max_wrong_attempts=policy.max_wrong_attempts,
             success_url=None if request.success_url is None else str(request.success_url),
             failure_url=None if request.failure_url is None else str(request.failure_url),
-            created_at=time.time(),
+            created_at=now,
         )
         expires_at = await self._store.create(otp)
         await self._enqueue(otp.otp_id, expires_at, discard_on_failure=True)
         return SendOtpResponse(otp_id=otp.otp_id, status=OtpStatus.OPEN, expiry=expiry)
 
-    async def resend(self, request: ResendOtpRequest) -> ResendOtpResponse:
+    async def resend(self, request: ResendOtpRequest, caller: Caller = ANONYMOUS) -> ResendOtpResponse:
+        index, prefix = await self._store.recipient_of(request.otp_id)
+        await self._guards.count_send(Recipient(index=index, prefix=prefix), caller)
         now = time.time()
         resent = await self._store.resend(request.otp_id, now)
         await self._enqueue(request.otp_id, resent.expires_at, discard_on_failure=False)

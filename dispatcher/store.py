@@ -32,6 +32,10 @@ class NewOtp:
 
     otp_id: str
     recipient: str
+    recipient_index: str
+    """The number's keyed hash, for per-number limits."""
+    prefix: str
+    """The number's range (leading digits), for the SMS-pumping guard."""
     originator: str
     content: str | None
     template_id: int | None
@@ -153,13 +157,33 @@ redis.call('HSET', KEYS[1], 'chain_pos', ARGV[2], 'vendor_tries', ARGV[3])
 return 1
 """
 
-_MARK_DELIVERED = """
+_PUSH_ATTEMPT = """
+local function push_attempt(record, log, attempt)
+  redis.call('RPUSH', log, attempt)
+  local ttl = redis.call('TTL', record)
+  if ttl > 0 then redis.call('EXPIRE', log, ttl) end
+end
+"""
+
+_RECORD_ATTEMPT = (
+    _PUSH_ATTEMPT
+    + """
+push_attempt(KEYS[1], KEYS[2], ARGV[1])
+return 1
+"""
+)
+
+_MARK_DELIVERED = (
+    _PUSH_ATTEMPT
+    + """
+push_attempt(KEYS[1], KEYS[2], ARGV[4])
 local f = redis.call('HMGET', KEYS[1], 'status', 'delivered_seq')
 if f[1] ~= 'OPEN' or tonumber(f[2]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'delivered_seq', ARGV[1], 'delivered_by', ARGV[2], 'failure', '')
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'vendor', ARGV[2], 'reference', ARGV[3]) end
 return 1
 """
+)
 
 _ADD_CODE_HASH = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -221,6 +245,7 @@ class OtpStore:
         self._verify_refund = redis.register_script(_VERIFY_REFUND)
         self._save_progress = redis.register_script(_SAVE_PROGRESS)
         self._mark_delivered = redis.register_script(_MARK_DELIVERED)
+        self._record_attempt = redis.register_script(_RECORD_ATTEMPT)
         self._add_code_hash = redis.register_script(_ADD_CODE_HASH)
         self._mark_failed = redis.register_script(_MARK_FAILED)
         self._release_lease = redis.register_script(_RELEASE_LEASE)
@@ -245,6 +270,8 @@ class OtpStore:
             "status": OtpStatus.OPEN.value,
             "sealed": sealed,
             "recipient_mask": mask_number(otp.recipient),
+            "recipient_index": otp.recipient_index,
+            "prefix": otp.prefix,
             "originator": otp.originator,
             "template_id": "" if otp.template_id is None else otp.template_id,
             "channel": otp.channel,
@@ -271,7 +298,7 @@ class OtpStore:
             "failure": "",
         }
         ttl = otp.expiry + self._grace
-        async with _redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(record_key(otp.otp_id), mapping=fields)
             pipe.expire(record_key(otp.otp_id), ttl)
             await pipe.execute()
@@ -279,12 +306,12 @@ class OtpStore:
 
     async def discard(self, otp_id: str) -> None:
         """Forget an OTP whose send job could not be queued (the caller was told it failed)."""
-        async with _redis_errors():
+        async with redis_errors():
             await self._redis.delete(record_key(otp_id), attempts_key(otp_id))
 
     async def resend(self, otp_id: str, now: float) -> Resent:
         """Count one more send if the OTP's resend rules allow it; else ``ResendRefused`` or ``UnknownOtp``."""
-        async with _redis_errors():
+        async with redis_errors():
             answer = await self._resend(keys=[record_key(otp_id)], args=[now])
         if answer[0] == "UNKNOWN":
             raise UnknownOtp("No OTP exists with this otp_id.")
@@ -292,6 +319,14 @@ class OtpStore:
             code, message = _RESEND_REFUSALS[answer[0]]
             raise ResendRefused(message, code=code)
         return Resent(resend_count=int(answer[1]), expires_at=float(answer[2]))
+
+    async def recipient_of(self, otp_id: str) -> tuple[str, str]:
+        """The blinded number and the number range of an OTP (for the limits a resend counts against)."""
+        async with redis_errors():
+            index, prefix = await self._redis.hmget(record_key(otp_id), ["recipient_index", "prefix"])
+        if index is None:
+            raise UnknownOtp("No OTP exists with this otp_id.")
+        return str(index), str(prefix)
 
     async def verify(self, otp_id: str, code_digest: str, now: float) -> VerifyTicket:
         """Evaluate one code, atomically and within the OTP's attempt budget.
@@ -301,7 +336,7 @@ class OtpStore:
         its own codes, one attempt is reserved and that vendor's reference returned: the caller asks
         the vendor, then calls ``settle_vendor_verify``. An unknown id fails like a wrong code.
         """
-        async with _redis_errors():
+        async with redis_errors():
             answer = await self._verify(keys=[record_key(otp_id)], args=[now, code_digest])
         if answer[0] == "VENDOR":
             return VerifyTicket(decided=None, vendor=answer[1], reference=answer[2])
@@ -309,18 +344,18 @@ class OtpStore:
 
     async def settle_vendor_verify(self, otp_id: str, approved: bool, now: float) -> VerifyStatus:
         """Record the vendor's answer: of all concurrent approved codes exactly one is APPROVED."""
-        async with _redis_errors():
+        async with redis_errors():
             answer = await self._verify_settle(keys=[record_key(otp_id)], args=[int(approved), now])
         return VerifyStatus(answer)
 
     async def refund_verify(self, otp_id: str) -> None:
         """Give back an attempt whose code could not be evaluated (the vendor did not answer)."""
-        async with _redis_errors():
+        async with redis_errors():
             await self._verify_refund(keys=[record_key(otp_id)])
 
     async def report(self, otp_id: str, now: float) -> OtpReport:
         """The OTP's status and every delivery attempt, for the status endpoint."""
-        async with _redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(record_key(otp_id))
             pipe.lrange(attempts_key(otp_id), 0, -1)
             record, attempts = await pipe.execute()
@@ -344,7 +379,7 @@ class OtpStore:
 
     async def delivery_state(self, otp_id: str) -> DeliveryState | None:
         """The OTP as a worker delivers it (number and message unsealed), or None once it is gone."""
-        async with _redis_errors():
+        async with redis_errors():
             record = cast("dict[str, str]", await self._redis.hgetall(record_key(otp_id)))
         if not record:
             return None
@@ -373,28 +408,25 @@ class OtpStore:
     async def acquire_lease(self, otp_id: str, seconds: float) -> str | None:
         """Claim the right to call vendors for this OTP; None while another worker holds it."""
         token = secrets.token_hex(8)
-        async with _redis_errors():
+        async with redis_errors():
             taken = await self._redis.set(lease_key(otp_id), token, nx=True, px=int(seconds * 1000))
         return token if taken else None
 
     async def release_lease(self, otp_id: str, token: str) -> None:
-        async with _redis_errors():
+        async with redis_errors():
             await self._release_lease(keys=[lease_key(otp_id)], args=[token])
 
     async def save_progress(self, otp_id: str, send_seq: int, chain_pos: int, vendor_tries: int) -> None:
         """Remember where in the provider chain the current send stands (ignored once a resend replaced it)."""
-        async with _redis_errors():
+        async with redis_errors():
             await self._save_progress(keys=[record_key(otp_id)], args=[send_seq, chain_pos, vendor_tries])
 
     async def record_attempt(self, otp_id: str, attempt: Attempt) -> None:
-        """Append one vendor call to the attempt log; the log expires with the record."""
-        async with _redis_errors():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.rpush(attempts_key(otp_id), attempt.model_dump_json())
-                pipe.ttl(record_key(otp_id))
-                _, ttl = await pipe.execute()
-            if ttl > 0:
-                await self._redis.expire(attempts_key(otp_id), ttl)
+        """Append one failed vendor call to the attempt log; the log expires with the record."""
+        async with redis_errors():
+            await self._record_attempt(
+                keys=[record_key(otp_id), attempts_key(otp_id)], args=[attempt.model_dump_json()]
+            )
 
     async def add_code_hash(self, otp_id: str, code_hash: str) -> None:
         """Make a code the dispatcher generated verifiable, before it is handed to a vendor (it may arrive).
@@ -402,27 +434,30 @@ class OtpStore:
         Every such code of the OTP stays valid until it expires or is verified (resends and retries
         whose outcome is unknown included), up to the ``MAX_CODES`` most recent.
         """
-        async with _redis_errors():
+        async with redis_errors():
             await self._add_code_hash(keys=[record_key(otp_id)], args=[code_hash, MAX_CODES])
 
-    async def mark_delivered(self, otp_id: str, send_seq: int, vendor: str, reference: str) -> bool:
-        """Record the vendor that delivered this send; False if a later send was delivered first.
+    async def mark_delivered(self, otp_id: str, send_seq: int, reference: str, attempt: Attempt) -> bool:
+        """Log the successful ``attempt`` and, in the same step, record its vendor as having delivered
+        this send; False if a later send was delivered first.
 
         ``reference`` is given only by vendors that check their own codes: the latest such vendor is
         the one verification is forwarded to.
         """
-        async with _redis_errors():
-            done = await self._mark_delivered(keys=[record_key(otp_id)], args=[send_seq, vendor, reference])
+        keys = [record_key(otp_id), attempts_key(otp_id)]
+        args: list[EncodableT] = [send_seq, attempt.vendor, reference, attempt.model_dump_json()]
+        async with redis_errors():
+            done = await self._mark_delivered(keys=keys, args=args)
         return bool(done)
 
     async def mark_failed(self, otp_id: str, send_seq: int, reason: str) -> None:
         """This send reached nobody; the OTP is FAILED unless an earlier send was delivered."""
-        async with _redis_errors():
+        async with redis_errors():
             await self._mark_failed(keys=[record_key(otp_id)], args=[send_seq, reason])
 
 
 @asynccontextmanager
-async def _redis_errors() -> AsyncIterator[None]:
+async def redis_errors() -> AsyncIterator[None]:
     """Turns any Redis failure inside it into ``ServiceUnavailable``."""
     try:
         yield

@@ -52,6 +52,9 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "OTP_SANDBOX_PORT": str(sandbox_port),
         "OTP_PROVIDERS": json.dumps(providers),
         "OTP_ROUTES": json.dumps({"+91": ["messagecentral"]}),
+        # The suite sends far more than a real number would get; tests/dispatcher/test_guards.py runs its own limits.
+        "OTP_LIMITS__RECIPIENT_SENDS": "1000",
+        "OTP_LIMITS__PREFIX_SENDS": "100000",
         "PYTHONUNBUFFERED": "1",
     }
     children = [

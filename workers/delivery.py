@@ -86,7 +86,7 @@ class Deliverer:
                 await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
                 continue
             try:
-                reference = await self._attempt(provider, state)
+                reference, attempt = await self._attempt(provider, state)
             except Rejected as exc:
                 await self._breakers.record(vendor, Outcome.SUCCESS, time.time())
                 await self._store.mark_failed(state.otp_id, state.send_seq, f"rejected by {vendor.name}: {exc.code}")
@@ -104,46 +104,62 @@ class Deliverer:
             else:
                 await self._breakers.record(vendor, Outcome.SUCCESS, time.time())
                 checked_by_vendor = reference if provider.generates_codes else ""
-                await self._store.mark_delivered(state.otp_id, state.send_seq, vendor.name, checked_by_vendor)
+                await self._store.mark_delivered(state.otp_id, state.send_seq, checked_by_vendor, attempt)
+                _say(state.otp_id, attempt)
                 return None
             await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
         await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed")
         log.warning("otp %s: every provider failed", state.otp_id)
         return None
 
-    async def _attempt(self, provider: Provider, state: DeliveryState) -> str:
-        """One vendor call, logged as an attempt; returns the vendor's reference."""
+    async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[str, Attempt]:
+        """One vendor call: the vendor's reference and the successful attempt (a failure is logged here)."""
         code = None
         if not provider.generates_codes:
             code = codes.generate(state.code_length, state.otp_type)
             await self._store.add_code_hash(state.otp_id, codes.digest(self._code_key, state.otp_id, code))
         otp = _outgoing(state, code)
         started = time.time()
-        outcome, error_code = AttemptOutcome.DELIVERED, None
         try:
             if provider.name == state.vendor and state.reference:
-                return await provider.resend(state.reference, otp)
-            return await provider.send(otp)
+                reference = await provider.resend(state.reference, otp)
+            else:
+                reference = await provider.send(otp)
         except ProviderError as exc:
-            outcome, error_code = _outcome(exc), exc.code
+            await self._log_attempt(state, provider.name, started, _outcome(exc), exc.code)
             raise
-        finally:
-            await self._log_attempt(state, provider.name, started, outcome, error_code)
+        return reference, _attempt_of(state, provider.name, started, AttemptOutcome.DELIVERED, None)
 
     async def _log_attempt(
         self, state: DeliveryState, vendor: str, started: float, outcome: AttemptOutcome, error_code: str | None
     ) -> None:
-        latency_ms = round((time.time() - started) * 1000, 1)
-        attempt = Attempt(
-            send_number=state.send_seq,
-            vendor=vendor,
-            started_at=datetime.fromtimestamp(started, tz=UTC),
-            latency_ms=latency_ms,
-            outcome=outcome,
-            error_code=error_code,
-        )
+        attempt = _attempt_of(state, vendor, started, outcome, error_code)
         await self._store.record_attempt(state.otp_id, attempt)
-        log.info("otp %s via %s: %s %s in %.0f ms", state.otp_id, vendor, outcome, error_code or "", latency_ms)
+        _say(state.otp_id, attempt)
+
+
+def _attempt_of(
+    state: DeliveryState, vendor: str, started: float, outcome: AttemptOutcome, error_code: str | None
+) -> Attempt:
+    return Attempt(
+        send_number=state.send_seq,
+        vendor=vendor,
+        started_at=datetime.fromtimestamp(started, tz=UTC),
+        latency_ms=round((time.time() - started) * 1000, 1),
+        outcome=outcome,
+        error_code=error_code,
+    )
+
+
+def _say(otp_id: str, attempt: Attempt) -> None:
+    log.info(
+        "otp %s via %s: %s %s in %.0f ms",
+        otp_id,
+        attempt.vendor,
+        attempt.outcome,
+        attempt.error_code or "",
+        attempt.latency_ms,
+    )
 
 
 def _outgoing(state: DeliveryState, code: str | None) -> OutgoingOtp:

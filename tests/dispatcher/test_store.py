@@ -5,13 +5,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 import redis
 
 from dispatcher import codes
 from dispatcher.errors import ResendRefused, ServiceUnavailable, UnknownOtp
-from dispatcher.schemas import OtpStatus, VerifyStatus
+from dispatcher.schemas import Attempt, AttemptOutcome, OtpStatus, VerifyStatus
 from dispatcher.sealing import Sealer
 from dispatcher.store import NewOtp, OtpStore, connect
 
@@ -20,6 +21,8 @@ NOW = time.time()
 OTP = NewOtp(
     otp_id="",
     recipient="+33612345678",
+    recipient_index="blinded-number",
+    prefix="+336123",
     originator="Verify",
     content="Your code is {}",
     template_id=None,
@@ -44,6 +47,16 @@ async def store(redis_url: str) -> AsyncIterator[OtpStore]:
     await store.close()
 
 
+def attempt(vendor: str, send_number: int = 1) -> Attempt:
+    return Attempt(
+        send_number=send_number,
+        vendor=vendor,
+        started_at=datetime.now(tz=UTC),
+        latency_ms=1.0,
+        outcome=AttemptOutcome.DELIVERED,
+    )
+
+
 async def new_otp(store: OtpStore, **changes: object) -> str:
     otp = replace(OTP, otp_id=str(uuid.uuid4()), **changes)  # type: ignore[arg-type]
     await store.create(otp)
@@ -53,13 +66,13 @@ async def new_otp(store: OtpStore, **changes: object) -> str:
 async def delivered_with_code(store: OtpStore, code: str = "123456", **changes: object) -> str:
     otp_id = await new_otp(store, **changes)
     await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, code))
-    await store.mark_delivered(otp_id, 1, "console", "")
+    await store.mark_delivered(otp_id, 1, "", attempt("console"))
     return otp_id
 
 
 async def delivered_by_vendor(store: OtpStore, **changes: object) -> str:
     otp_id = await new_otp(store, **changes)
-    await store.mark_delivered(otp_id, 1, "d7", "d7-ref")
+    await store.mark_delivered(otp_id, 1, "d7-ref", attempt("d7"))
     return otp_id
 
 
@@ -247,8 +260,8 @@ async def test_resending_an_unknown_otp_is_unknown(store: OtpStore) -> None:
 async def test_a_send_is_delivered_once_only(store: OtpStore) -> None:
     otp_id = await new_otp(store)
 
-    assert await store.mark_delivered(otp_id, 1, "d7", "ref-1")
-    assert not await store.mark_delivered(otp_id, 1, "console", "")
+    assert await store.mark_delivered(otp_id, 1, "ref-1", attempt("d7"))
+    assert not await store.mark_delivered(otp_id, 1, "", attempt("console"))
     state = await store.delivery_state(otp_id)
     assert state is not None
     assert (state.vendor, state.reference, state.pending(NOW)) == ("d7", "ref-1", False)
@@ -312,7 +325,7 @@ async def test_a_vendor_code_still_goes_to_its_vendor_after_a_transport_delivers
     otp_id = await delivered_by_vendor(store, resend_delay=0)
     await store.resend(otp_id, NOW)
     await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, "333333"))
-    await store.mark_delivered(otp_id, 2, "console", "")
+    await store.mark_delivered(otp_id, 2, "", attempt("console", send_number=2))
 
     ticket = await store.verify(otp_id, codes.digest(KEY, otp_id, "999999"), NOW)
 

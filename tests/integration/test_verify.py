@@ -11,7 +11,7 @@ async def local_code_otp(api: Api, **fields: object) -> tuple[str, str]:
     recipient = random_number()
     otp_id = await api.send(recipient=recipient, **fields)
     report = await api.delivered(otp_id)
-    assert report["delivered_by"] == "console"
+    assert report["delivered_by"] == "console", report
     return otp_id, (await api.inbox(recipient))["code"]
 
 

@@ -1,0 +1,185 @@
+"""Abuse guards on sends and resends, all atomic in Redis and all checked before anything is queued.
+
+- send limits per number, per API token (per second and per day) and per client IP: 429 + Retry-After;
+- the SMS-pumping guard: a country allowlist (403), and a velocity limit per number range (the first
+  ``prefix_digits`` digits) that blocks the range for a cool-down when exceeded (429);
+- optionally one open OTP per number (409 naming it);
+- idempotent sends: an Idempotency-Key replayed with the same body within 24 h gets the first answer
+  and queues nothing; with another body, 422.
+
+Every counter is checked before any is incremented, in one script, so a refused request uses no quota.
+Keys hold blinded numbers (keyed hashes) or number ranges, never a whole number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from config import Limits
+from dispatcher.constants import idempotency_key, in_flight_key, limit_key, prefix_block_key, record_key
+from dispatcher.errors import Conflict, CountryNotAllowed, IdempotencyKeyReused, RateLimited
+from dispatcher.store import redis_errors
+
+IDEMPOTENCY_TTL = 86_400
+IN_PROGRESS = ""
+"""The remembered answer while the first request with a key is still being served."""
+
+log = logging.getLogger(__name__)
+
+_CHECK_AND_COUNT = """
+local n = tonumber(ARGV[1])
+local block = KEYS[n + 1]
+local blocked = redis.call('TTL', block)
+if blocked > 0 then return {'PREFIX_BLOCKED', blocked} end
+for i = 1, n do
+  local limit, window, name = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), ARGV[3 * i + 1]
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
+    if name == 'PREFIX_BLOCKED' then
+      redis.call('SET', block, '1', 'EX', ARGV[3 * n + 2])
+      return {name, tonumber(ARGV[3 * n + 2])}
+    end
+    local ttl = redis.call('TTL', KEYS[i])
+    return {name, ttl > 0 and ttl or window}
+  end
+end
+for i = 1, n do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[3 * i]) end
+end
+return {'OK', 0}
+"""
+
+_CLAIM_IN_FLIGHT = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local f = redis.call('HMGET', ARGV[4] .. current, 'status', 'expires_at')
+  if f[1] == 'OPEN' and tonumber(f[2]) > tonumber(ARGV[3]) then return current end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+
+_CLAIM_IDEMPOTENCY = """
+local stored = redis.call('HMGET', KEYS[1], 'body', 'answer')
+if not stored[1] then
+  redis.call('HSET', KEYS[1], 'body', ARGV[1], 'answer', '')
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return {'NEW'}
+end
+if stored[1] ~= ARGV[1] then return {'DIFFERENT'} end
+return {'SAME', stored[2]}
+"""
+
+_MESSAGES = {
+    "RECIPIENT_LIMIT_REACHED": "Too many OTPs were sent to this number; try again later.",
+    "TOKEN_RATE_LIMITED": "Too many requests with this API token; slow down.",
+    "IP_RATE_LIMITED": "Too many requests from this address; slow down.",
+    "PREFIX_BLOCKED": "Sends to this number range are paused after unusual traffic (SMS-pumping guard).",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: the API token (as a short hash) and the client address; None from the Python client."""
+
+    token: str | None = None
+    ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A number as the guards see it: its keyed hash and its range (leading digits), never the number."""
+
+    index: str
+    prefix: str
+
+
+class Guards:
+    def __init__(self, redis: aioredis.Redis, limits: Limits) -> None:
+        self._redis = redis
+        self._limits = limits
+        self._check_and_count = redis.register_script(_CHECK_AND_COUNT)
+        self._claim_in_flight = redis.register_script(_CLAIM_IN_FLIGHT)
+        self._claim_idempotency = redis.register_script(_CLAIM_IDEMPOTENCY)
+
+    def recipient(self, number: str, index: str) -> Recipient:
+        return Recipient(index=index, prefix=number[: self._limits.prefix_digits + 1])
+
+    def check_country(self, number: str) -> None:
+        allowed = self._limits.countries
+        if allowed and not number.startswith(allowed):
+            raise CountryNotAllowed("Sending to this country is not allowed by this dispatcher.")
+
+    async def count_send(self, recipient: Recipient, caller: Caller) -> None:
+        """Count one send or resend against every limit, or raise ``RateLimited`` if one is reached."""
+        limits = self._limits
+        counters = [
+            (
+                limit_key("recipient", recipient.index),
+                limits.recipient_sends,
+                limits.recipient_window,
+                "RECIPIENT_LIMIT_REACHED",
+            ),
+            (limit_key("prefix", recipient.prefix), limits.prefix_sends, limits.prefix_window, "PREFIX_BLOCKED"),
+        ]
+        if caller.token is not None:
+            counters.append((limit_key("token-s", caller.token), limits.token_per_second, 1, "TOKEN_RATE_LIMITED"))
+            counters.append((limit_key("token-d", caller.token), limits.token_per_day, 86_400, "TOKEN_RATE_LIMITED"))
+        if caller.ip is not None:
+            counters.append((limit_key("ip", caller.ip), limits.ip_per_minute, 60, "IP_RATE_LIMITED"))
+        args: list[str | int] = [len(counters)]
+        for _, limit, window, code in counters:
+            args += [limit, window, code]
+        args.append(limits.prefix_block)
+        keys = [key for key, *_ in counters] + [prefix_block_key(recipient.prefix)]
+        async with redis_errors():
+            code, retry_after = await self._check_and_count(keys=keys, args=args)
+        if code != "OK":
+            if code == "PREFIX_BLOCKED":
+                log.warning("pumping guard: range %s**** blocked (%ss left)", recipient.prefix, retry_after)
+            raise RateLimited(_MESSAGES[code], code=code, retry_after=int(retry_after))
+
+    async def claim_in_flight(self, recipient: Recipient, otp_id: str, expiry: int, now: float) -> None:
+        """With ``one_in_flight``, make ``otp_id`` the number's open OTP, or ``Conflict`` naming the open one."""
+        if not self._limits.one_in_flight:
+            return
+        async with redis_errors():
+            open_id = await self._claim_in_flight(
+                keys=[in_flight_key(recipient.index)], args=[otp_id, expiry, now, record_key("")]
+            )
+        if open_id:
+            raise Conflict("An OTP is already open for this number.", code="OTP_IN_FLIGHT", otp_id=str(open_id))
+
+    async def replay(self, caller: Caller, key: str, body: str) -> str | None:
+        """The first answer to this Idempotency-Key, or None when this request is the first to use it."""
+        async with redis_errors():
+            state = await self._claim_idempotency(
+                keys=[self._idempotency_key(caller, key)], args=[_digest(body), IDEMPOTENCY_TTL]
+            )
+        if state[0] == "DIFFERENT":
+            raise IdempotencyKeyReused("This Idempotency-Key was used with a different body.")
+        if state[0] == "NEW":
+            return None
+        if state[1] == IN_PROGRESS:
+            raise Conflict("A request with this Idempotency-Key is still being processed.", code="REQUEST_IN_PROGRESS")
+        return str(state[1])
+
+    async def remember(self, caller: Caller, key: str, answer: str | None) -> None:
+        """Keep the answer for replays; None forgets the key (the request failed, it may be retried)."""
+        redis_key = self._idempotency_key(caller, key)
+        async with redis_errors():
+            if answer is None:
+                await self._redis.delete(redis_key)
+            else:
+                await self._redis.hset(redis_key, "answer", answer)
+
+    @staticmethod
+    def _idempotency_key(caller: Caller, key: str) -> str:
+        return idempotency_key(caller.token or "client", _digest(key))
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
