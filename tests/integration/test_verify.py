@@ -2,6 +2,9 @@
 
 import asyncio
 
+import redis
+
+from dispatcher.constants import record_key
 from tests.support import Api, random_number, wait_for
 
 
@@ -87,3 +90,16 @@ async def test_of_many_concurrent_correct_d7_verifies_exactly_one_is_approved(ap
     results = await asyncio.gather(*(api.verify(otp_id, code) for _ in range(20)))
 
     assert results.count("APPROVED") == 1
+
+
+async def test_under_100_concurrent_wrong_guesses_exactly_five_codes_are_evaluated(
+    api: Api, redis_client: redis.Redis
+) -> None:
+    otp_id, code = await local_code_otp(api)
+    wrong = "1" * len(code) if code != "1" * len(code) else "2" * len(code)
+
+    results = await asyncio.gather(*(api.verify(otp_id, wrong) for _ in range(100)))
+
+    assert set(results) == {"FAILED"}
+    assert redis_client.hget(record_key(otp_id), "verify_attempts") == "5"
+    assert await api.verify(otp_id, code) == "FAILED"

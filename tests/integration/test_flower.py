@@ -1,0 +1,64 @@
+"""Flower, as ``otp-dispatcher flower`` runs it: behind basic auth, showing tasks by id only."""
+
+import base64
+import subprocess
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+
+from tests.support import Api, Stack, random_number, start_process, wait_for
+from workers.embedded_redis import free_port
+
+PASSWORD = "flower-test-password"
+
+
+@pytest.fixture(scope="module")
+def flower(stack: Stack) -> Iterator[str]:
+    port = free_port()
+    env = stack.env | {"OTP_FLOWER_PORT": str(port), "OTP_FLOWER_PASSWORD": PASSWORD}
+    process = start_process("flower", env, stack.logs, ready=lambda log: "Visit me at" in log)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.mark.parametrize("path", ["/", "/tasks", "/workers", "/api/tasks", "/api/workers", "/api/queues/length"])
+async def test_flower_answers_401_without_credentials(flower: str, path: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(flower + path) as response:
+        assert response.status == 401
+
+
+async def test_flower_shows_the_send_task_with_only_the_otp_id(flower: str, api: Api) -> None:
+    await api.only_console()  # a code the dispatcher generates, so it passes through the worker
+    recipient = random_number()
+    otp_id = await api.send(recipient=recipient, otp_type="alphanumeric", otp_code_length=10)
+    await api.delivered(otp_id)
+    code = (await api.inbox(recipient))["code"]
+    auth = {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()}
+
+    async with aiohttp.ClientSession(headers=auth) as session:
+
+        async def seen() -> dict[str, dict[str, object]] | None:
+            async with session.get(flower + "/api/tasks") as response:
+                tasks: dict[str, dict[str, object]] = await response.json()
+            mine = {i: t for i, t in tasks.items() if otp_id in str(t.get("args")) and t.get("state") == "SUCCESS"}
+            return mine or None
+
+        tasks = await wait_for(seen)
+        async with session.get(flower + "/api/tasks") as response:
+            everything = await response.text()
+        for path in ("/api/workers", "/tasks", "/metrics"):  # /metrics is open by Flower's design: counts only
+            async with session.get(flower + path) as response:
+                everything += await response.text()
+
+    task = next(iter(tasks.values()))
+    assert task["name"] == "otp.send"
+    assert task["args"] == f"['{otp_id}']"
+    assert recipient[1:] not in everything
+    assert code not in everything
