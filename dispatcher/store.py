@@ -65,6 +65,8 @@ class DeliveryState:
     data_coding: str
     otp_type: OtpType
     code_length: int
+    resend_delay: int
+    resend_limit: int
     expires_at: float
     send_seq: int
     delivered_seq: int
@@ -394,6 +396,8 @@ class OtpStore:
             data_coding=record["data_coding"],
             otp_type=cast(OtpType, record["otp_type"]),
             code_length=int(record["code_length"]),
+            resend_delay=int(record["resend_delay"]),
+            resend_limit=int(record["resend_limit"]),
             expires_at=float(record["expires_at"]),
             send_seq=int(record["send_seq"]),
             delivered_seq=int(record["delivered_seq"]),

@@ -173,6 +173,8 @@ def _outgoing(state: DeliveryState, code: str | None) -> OutgoingOtp:
         data_coding=state.data_coding,
         otp_type=state.otp_type,
         code_length=state.code_length,
+        resend_delay=state.resend_delay,
+        resend_limit=state.resend_limit,
         expiry=max(1, int(state.expires_at - time.time())),
         code=code,
     )

@@ -27,6 +27,9 @@ class OutgoingOtp:
     otp_type: OtpType
     code_length: int
     expiry: int
+    resend_delay: int
+    """The OTP's resend rules (D7's retry_delay and retry_count), for vendors that enforce their own."""
+    resend_limit: int
     code: str | None = None
     """Set only for providers that do not generate codes themselves."""
 

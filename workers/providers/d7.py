@@ -28,6 +28,8 @@ class D7Provider(Provider):
             "data_coding": otp.data_coding,
             "otp_code_length": otp.code_length,
             "otp_type": otp.otp_type,
+            "retry_delay": otp.resend_delay,
+            "retry_count": otp.resend_limit,
         }
         if otp.template_id is not None:
             body["template_id"] = otp.template_id

@@ -31,6 +31,8 @@ OTP = OutgoingOtp(
     otp_type="numeric",
     code_length=6,
     expiry=600,
+    resend_delay=60,
+    resend_limit=5,
 )
 CREDENTIALS: dict[str, dict[str, str]] = {
     "d7": {"api_token": "token"},
@@ -154,6 +156,7 @@ async def test_d7_send_passes_the_request_through_with_the_bearer_token(
     assert sent["headers"]["Authorization"] == "Bearer token"
     assert sent["json"]["content"] == "Your code is {}"
     assert (sent["json"]["otp_code_length"], sent["json"]["otp_type"]) == (6, "numeric")
+    assert (sent["json"]["retry_delay"], sent["json"]["retry_count"]) == (60, 5)
 
 
 async def test_a_d7_resend_it_refuses_becomes_a_new_send(
