@@ -197,6 +197,11 @@ class Settings(BaseSettings):
     routes: dict[CountryPrefix, tuple[str, ...]] = {}
     """Per-country overrides: recipients with this E.164 prefix try these providers first, in order."""
 
+    postback_secret: SecretStr = SecretStr("")
+    """Signs postbacks (HMAC-SHA256); sends that ask for one are refused while it is unset."""
+    postback_retry_delay: float = Field(10.0, gt=0, le=3600)
+    """First delay before a failed postback is tried again; doubled each time, for up to 24 h."""
+
     worker_concurrency: int = Field(32, ge=1, le=1000)
     visibility_timeout: int = Field(DEFAULT_VISIBILITY_TIMEOUT, ge=60)
 

@@ -2,6 +2,9 @@
 
 SEND_TASK = "otp.send"
 SEND_QUEUE = "otp.send"
+POSTBACK_TASK = "otp.postback"
+POSTBACK_QUEUE = "otp.postback"
+"""Postbacks have their own queue, so a slow receiver never delays a send."""
 
 KEY_PREFIX = "otp:"
 """Every key the dispatcher writes starts with this; the broker's own keys do not."""

@@ -44,6 +44,11 @@ class AttemptOutcome(StrEnum):
     REJECTED = "REJECTED"
 
 
+class PostbackEvent(StrEnum):
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
 class _D7Request(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
@@ -123,4 +128,18 @@ class OtpReport(BaseModel):
     resend_count: int
     delivered_by: str | None
     failure_reason: str | None
+    attempts: list[Attempt]
+
+
+class Postback(BaseModel):
+    """The JSON body POSTed to ``success_url`` or ``failure_url`` once a send is final (never the code)."""
+
+    event: PostbackEvent
+    otp_id: str
+    status: OtpStatus
+    delivered_by: str | None
+    failure_reason: str | None
+    created_at: datetime
+    expires_at: datetime
+    sent_at: datetime
     attempts: list[Attempt]

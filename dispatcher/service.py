@@ -63,6 +63,7 @@ class OtpService:
         self._checker = checker
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self._sealer = Sealer(settings.secret_key.get_secret_value())
+        self._postbacks = bool(settings.postback_secret.get_secret_value())
 
     @classmethod
     def connect(cls, settings: Settings, checker: CodeChecker | None) -> OtpService:
@@ -106,6 +107,9 @@ class OtpService:
         weakness = code_strength_problem(code_length, otp_type)
         if weakness:
             raise InvalidRequest([{"loc": ["body", "otp_code_length"], "msg": weakness, "type": "value_error"}])
+        if (request.success_url or request.failure_url) and not self._postbacks:
+            problem = "postbacks are off on this dispatcher (it has no OTP_POSTBACK_SECRET to sign them)"
+            raise InvalidRequest([{"loc": ["body", "success_url"], "msg": problem, "type": "value_error"}])
         self._guards.check_country(request.recipient)
         recipient = self._guards.recipient(request.recipient, self._sealer.blind(request.recipient))
         await self._guards.count_send(recipient, caller)

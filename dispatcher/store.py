@@ -76,6 +76,8 @@ class DeliveryState:
     vendor_tries: int
     vendor: str
     reference: str
+    success_url: str | None
+    failure_url: str | None
 
     def pending(self, now: float) -> bool:
         """Whether the current send still has to reach the user."""
@@ -391,6 +393,8 @@ class OtpStore:
             recipient=str(opened["recipient"]),
             originator=record["originator"],
             content=cast("str | None", opened["content"]),
+            success_url=cast("str | None", opened["success_url"]),
+            failure_url=cast("str | None", opened["failure_url"]),
             template_id=int(record["template_id"]) if record["template_id"] else None,
             channel=record["channel"],
             data_coding=record["data_coding"],

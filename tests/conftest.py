@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from dispatcher.constants import breaker_key
-from tests.support import Api, Stack, start_process
+from tests.support import POSTBACK_SECRET, Api, Stack, start_process
 from workers.devstack import sandbox_providers
 from workers.embedded_redis import EmbeddedRedis, free_port
 
@@ -55,6 +55,8 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         # The suite sends far more than a real number would get; tests/dispatcher/test_guards.py runs its own limits.
         "OTP_LIMITS__RECIPIENT_SENDS": "1000",
         "OTP_LIMITS__PREFIX_SENDS": "100000",
+        "OTP_POSTBACK_SECRET": POSTBACK_SECRET,
+        "OTP_POSTBACK_RETRY_DELAY": "0.05",
         "PYTHONUNBUFFERED": "1",
     }
     children = [

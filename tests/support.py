@@ -20,6 +20,7 @@ from config import Settings
 from dispatcher.constants import lease_key
 
 START_TIMEOUT = 30.0
+POSTBACK_SECRET = "postback-test-secret"
 WAIT_TIMEOUT = 15.0
 CODE_VENDORS = ("d7", "octopush", "messagecentral")
 

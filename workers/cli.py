@@ -17,7 +17,7 @@ from aiohttp import web
 
 from config import ConfigError, Settings, load_settings
 from dispatcher.app import create_app
-from dispatcher.constants import SEND_QUEUE
+from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE
 from workers.app import make_celery
 from workers.checker import ProviderChecker
 from workers.devstack import run_dev_stack
@@ -63,7 +63,9 @@ def _api(settings: Settings, _: argparse.Namespace) -> int:
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     extra = [arg for arg in args.celery_args if arg != "--"]
-    make_celery(settings).worker_main(["worker", "--loglevel=INFO", "-E", "-Q", SEND_QUEUE, "-n", "otp@%h", *extra])
+    make_celery(settings).worker_main(
+        ["worker", "--loglevel=INFO", "-E", "-Q", f"{SEND_QUEUE},{POSTBACK_QUEUE}", "-n", "otp@%h", *extra]
+    )
     return 0
 
 

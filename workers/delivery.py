@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from config import ProviderSettings, Settings
 from dispatcher import codes
-from dispatcher.schemas import Attempt, AttemptOutcome
+from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent
 from dispatcher.store import DeliveryState, OtpStore
 from workers.breaker import CircuitBreakers, Outcome
 from workers.providers import OutcomeUnknown, OutgoingOtp, Provider, ProviderError, Rejected, VendorUnavailable
@@ -29,6 +29,14 @@ BUSY_RETRY = 2.0
 """Seconds to wait before looking again at an OTP another worker is sending."""
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The send reached its final outcome; ``postback`` when the OTP asked to be told of it."""
+
+    event: PostbackEvent
+    postback: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +66,8 @@ class Deliverer:
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self.lease_seconds = sum(p.timeout for p in settings.enabled_providers) + LEASE_MARGIN
 
-    async def deliver(self, otp_id: str) -> RetryLater | None:
-        """Make one pass at the OTP's current send; None when nothing more is to be done."""
+    async def deliver(self, otp_id: str) -> RetryLater | Finished | None:
+        """Make one pass at the OTP's current send; None when there was nothing (more) to do."""
         state = await self._store.delivery_state(otp_id)
         if state is None or not state.pending(time.time()):
             return None
@@ -71,7 +79,7 @@ class Deliverer:
         finally:
             await self._store.release_lease(otp_id, lease)
 
-    async def _walk_chain(self, state: DeliveryState) -> RetryLater | None:
+    async def _walk_chain(self, state: DeliveryState) -> RetryLater | Finished | None:
         route = self._settings.route(state.recipient, state.route_first)
         position, tries = state.chain_pos, state.vendor_tries
         while position < len(route):
@@ -90,7 +98,7 @@ class Deliverer:
             except Rejected as exc:
                 await self._breakers.record(vendor, Outcome.SUCCESS, time.time())
                 await self._store.mark_failed(state.otp_id, state.send_seq, f"rejected by {vendor.name}: {exc.code}")
-                return None
+                return Finished(PostbackEvent.FAILED, state.failure_url is not None)
             except VendorUnavailable:
                 await self._breakers.record(vendor, Outcome.TRIP, time.time())
                 position, tries = position + 1, 0
@@ -106,11 +114,11 @@ class Deliverer:
                 checked_by_vendor = reference if provider.generates_codes else ""
                 await self._store.mark_delivered(state.otp_id, state.send_seq, checked_by_vendor, attempt)
                 _say(state.otp_id, attempt)
-                return None
+                return Finished(PostbackEvent.DELIVERED, state.success_url is not None)
             await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
         await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed")
         log.warning("otp %s: every provider failed", state.otp_id)
-        return None
+        return Finished(PostbackEvent.FAILED, state.failure_url is not None)
 
     async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[str, Attempt]:
         """One vendor call: the vendor's reference and the successful attempt (a failure is logged here)."""

@@ -81,6 +81,7 @@ def _child_environment(settings: Settings, data_dir: Path, redis_url: str) -> tu
         OTP_API_TOKENS=",".join(tokens),
         OTP_SECRET_KEY=settings.secret_key.get_secret_value() or invented["secret_key"],
         OTP_FLOWER_PASSWORD=flower_password,
+        OTP_POSTBACK_SECRET=settings.postback_secret.get_secret_value() or invented["postback_secret"],
         PYTHONUNBUFFERED="1",
     )
     if not settings.providers:
@@ -116,7 +117,8 @@ def _dev_secrets(path: Path) -> dict[str, str]:
     if path.exists():
         stored: dict[str, str] = json.loads(path.read_text())
         return stored
-    invented = {name: secrets.token_urlsafe(24) for name in ("api_token", "secret_key", "flower_password")}
+    names = ("api_token", "secret_key", "flower_password", "postback_secret")
+    invented = {name: secrets.token_urlsafe(24) for name in names}
     path.touch(mode=0o600)
     path.write_text(json.dumps(invented))
     return invented

@@ -21,6 +21,7 @@ from dispatcher.sealing import Sealer
 from dispatcher.store import OtpStore, connect
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer
+from workers.postbacks import Postbacks
 from workers.providers import Provider, build_providers
 
 MAX_VENDOR_CONNECTIONS = 200
@@ -45,6 +46,7 @@ class Runtime:
         self.breakers = CircuitBreakers(redis)
         self.providers: dict[str, Provider] = self.run(self._open_providers(), timeout=10)
         self.deliverer = Deliverer(settings, self.store, self.breakers, self.providers)
+        self.postbacks = Postbacks(settings, self.store, self._session)
         self.run_timeout = self.deliverer.lease_seconds + RUN_MARGIN
 
     def run(self, coroutine: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:

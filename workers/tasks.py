@@ -1,37 +1,57 @@
-"""The Celery tasks. A job carries only the otp_id; retries are scheduled here and nowhere else."""
+"""The Celery tasks. Jobs carry only ids; retries are scheduled here and nowhere else."""
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from celery import Celery, Task
 
 from config import Settings
-from dispatcher.constants import SEND_QUEUE, SEND_TASK
+from dispatcher.constants import POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
+from dispatcher.schemas import PostbackEvent
+from workers.delivery import Finished
 from workers.runtime import current_runtime
 
 ERROR_RETRY_DELAY = 5.0
 """Seconds before a run that failed unexpectedly (Redis blip, deadline passed) is tried again."""
 MAX_RETRIES = 50
-"""Upper bound on reruns of one job, far above what the chain's own retries need, so a job that
-fails every time cannot loop forever."""
+"""Upper bound on reruns of one send job, far above what the chain's own retries need, so a job
+that fails every time cannot loop forever."""
+POSTBACK_LIFETIME = 86_400
+"""Seconds during which a postback the receiver did not take is tried again."""
 
 log = logging.getLogger(__name__)
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
     """Define the dispatcher's tasks on ``app``."""
+    longest_wait = min(3600.0, settings.visibility_timeout / 2)
 
     @app.task(name=SEND_TASK, bind=True, max_retries=MAX_RETRIES, ignore_result=True, queue=SEND_QUEUE)
     def send_otp(self: Task, otp_id: str) -> None:
         """Deliver the current send of one OTP through the provider chain (safe to run twice)."""
         runtime = current_runtime(settings)
         try:
-            later = runtime.run(runtime.deliverer.deliver(otp_id))
+            outcome = runtime.run(runtime.deliverer.deliver(otp_id))
         except Exception as exc:
             log.warning("otp %s: delivery run failed (%s); trying again", otp_id, type(exc).__name__)
             raise self.retry(countdown=ERROR_RETRY_DELAY, exc=exc) from exc
-        if later is not None:
-            expires = datetime.fromtimestamp(later.expires_at, tz=UTC)
-            raise self.retry(countdown=later.countdown, expires=expires)
+        if isinstance(outcome, Finished):
+            if outcome.postback:
+                send_postback.apply_async((otp_id, outcome.event.value, time.time()))
+        elif outcome is not None:
+            expires = datetime.fromtimestamp(outcome.expires_at, tz=UTC)
+            raise self.retry(countdown=outcome.countdown, expires=expires)
+
+    @app.task(name=POSTBACK_TASK, bind=True, max_retries=None, ignore_result=True, queue=POSTBACK_QUEUE)
+    def send_postback(self: Task, otp_id: str, event: str, first_try: float) -> None:
+        """Tell the OTP's success_url or failure_url that its send is final; retried with backoff for 24 h."""
+        runtime = current_runtime(settings)
+        if runtime.run(runtime.postbacks.post(otp_id, PostbackEvent(event))):
+            return
+        if time.time() - first_try >= POSTBACK_LIFETIME:
+            log.warning("otp %s: postback %s given up after 24 h", otp_id, event)
+            return
+        raise self.retry(countdown=min(longest_wait, settings.postback_retry_delay * 2**self.request.retries))
