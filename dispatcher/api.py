@@ -66,6 +66,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: Redis, which holds the records and is the broker, answers (no token needed)."""
+    await request.app[SERVICE].ping()
+    return web.json_response({"status": "ready"})
+
+
 def _caller(request: web.Request) -> Caller:
     """The API token (as set by the auth middleware) and the peer address, for the send limits."""
     return Caller(token=request.get(TOKEN_HASH), ip=request.remote)

@@ -18,7 +18,7 @@ from dispatcher.service import CodeChecker, OtpService
 MAX_BODY_BYTES = 16 * 1024
 """A send-otp body is well under 2 KiB; anything far larger is refused before it is parsed."""
 
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 log = logging.getLogger(__name__)
 
 _UNAUTHORIZED_MESSAGE = "It looks like your requests were failed due to a missing or invalid 'Access Token'."

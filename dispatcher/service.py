@@ -165,6 +165,10 @@ class OtpService:
             raise
         return VerifyOtpResponse(status=await self._store.settle_vendor_verify(otp_id, approved, time.time()))
 
+    async def ping(self) -> None:
+        """``ServiceUnavailable`` unless Redis answers."""
+        await self._store.ping()
+
     async def report(self, otp_id: str) -> OtpReport:
         return await self._store.report(otp_id, time.time())
 

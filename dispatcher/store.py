@@ -257,6 +257,10 @@ class OtpStore:
     async def close(self) -> None:
         await self._redis.aclose()
 
+    async def ping(self) -> None:
+        async with redis_errors():
+            await self._redis.ping()
+
     # producer side ---------------------------------------------------------------------------------
 
     async def create(self, otp: NewOtp) -> float:

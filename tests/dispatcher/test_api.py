@@ -122,3 +122,7 @@ async def test_the_api_refuses_plain_http_methods_it_does_not_serve(stack: Stack
         session.delete(stack.api_url + "/verify/v1/otp/send-otp") as response,
     ):
         assert response.status in (401, 405)
+
+
+async def test_a_ready_api_says_so_without_a_token(api: Api) -> None:
+    assert await api.get("/readyz", headers={}) == (200, {"status": "ready"})

@@ -42,3 +42,13 @@ async def test_redis_down_answers_503_with_a_clear_body_within_two_seconds(api_w
 def test_the_app_refuses_to_start_without_api_tokens() -> None:
     with pytest.raises(ConfigError, match="OTP_API_TOKENS"):
         create_app(Settings(redis_url="redis://127.0.0.1:1/0", secret_key="secret"), None)
+
+
+async def test_readiness_fails_with_503_while_redis_is_down(api_without_redis: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(api_without_redis + "/readyz") as response:
+        assert response.status == 503
+
+
+async def test_liveness_needs_no_redis_and_no_token(api_without_redis: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(api_without_redis + "/healthz") as response:
+        assert (response.status, await response.json()) == (200, {"status": "ok"})
