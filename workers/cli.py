@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("api", help="serve the D7-compatible HTTP API")
     worker = commands.add_parser("worker", help="run a Celery worker (extra arguments go to celery worker)")
     worker.add_argument("celery_args", nargs=argparse.REMAINDER)
-    commands.add_parser("flower", help="run the Flower dashboard with basic auth")
+    flower = commands.add_parser("flower", help="run the Flower dashboard with basic auth")
+    flower.add_argument(
+        "--local-only", action="store_true", help="serve without a password, reachable from 127.0.0.1 only"
+    )
     commands.add_parser("sandbox", help="serve the sandbox vendors (D7, Octopush, Message Central)")
     commands.add_parser("dev", help="run the whole stack locally: Redis, sandbox, API, worker, Flower")
     return parser
@@ -69,11 +72,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _flower(settings: Settings, _: argparse.Namespace) -> int:
-    settings.require("flower_password")
-    # Through Flower's environment, so the password never shows in the process list.
-    os.environ["FLOWER_BASIC_AUTH"] = f"{settings.flower_user}:{settings.flower_password.get_secret_value()}"
-    make_celery(settings).start(["flower", f"--address={settings.flower_host}", f"--port={settings.flower_port}"])
+def _flower(settings: Settings, args: argparse.Namespace) -> int:
+    address = "127.0.0.1"
+    if not args.local_only:
+        settings.require("flower_password")
+        address = settings.flower_host
+        # Through Flower's environment, so the password never shows in the process list.
+        os.environ["FLOWER_BASIC_AUTH"] = f"{settings.flower_user}:{settings.flower_password.get_secret_value()}"
+    make_celery(settings).start(["flower", f"--address={address}", f"--port={settings.flower_port}"])
     return 0
 
 

@@ -79,3 +79,19 @@ async def test_flower_shows_the_send_task_with_only_the_otp_id(flower: str, api:
     assert task["args"] == f"['{otp_id}']"
     assert recipient[1:] not in everything
     assert code not in everything
+
+
+def test_a_local_only_flower_needs_no_password(stack: Stack) -> None:
+    port = free_port()
+    env = {key: value for key, value in stack.env.items() if key != "OTP_FLOWER_PASSWORD"}
+    env |= {"OTP_FLOWER_PORT": str(port), "OTP_FLOWER_HOST": "0.0.0.0"}
+    process = start_process(
+        "flower", env, stack.logs, ready=lambda log: "Visit me at" in log, extra=["--local-only"], name="flower-local"
+    )
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/workers", timeout=5) as response:
+            assert response.status == 200
+        assert f"http://127.0.0.1:{port}" in (stack.logs / "flower-local.log").read_text()
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -34,3 +34,10 @@ def test_a_worker_without_a_secret_key_names_the_missing_variable() -> None:
 
     assert result.returncode == 2
     assert "OTP_SECRET_KEY" in result.stderr
+
+
+def test_flower_refuses_to_start_without_a_password() -> None:
+    result = run("flower", OTP_REDIS_URL="redis://127.0.0.1:1/0", OTP_SECRET_KEY="secret")
+
+    assert result.returncode == 2
+    assert "OTP_FLOWER_PASSWORD" in result.stderr
