@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     postback_retry_delay: float = Field(10.0, gt=0, le=3600)
     """First delay before a failed postback is tried again; doubled each time, for up to 24 h."""
 
+    log_format: Literal["json", "text"] = "json"
+    """One JSON object per line, or plain text (``dev`` uses text)."""
+
     worker_concurrency: int = Field(32, ge=1, le=1000)
     visibility_timeout: int = Field(DEFAULT_VISIBILITY_TIMEOUT, ge=60)
 

@@ -33,7 +33,7 @@ async def send_otp(request: web.Request) -> web.Response:
         problem = {"loc": ["header", "Idempotency-Key"], "msg": "1 to 255 characters", "type": "value_error"}
         raise InvalidRequest([problem])
     answer = await request.app[SERVICE].send(body, _caller(request), key)
-    log.info("otp %s accepted for %s", answer.otp_id, mask_number(body.recipient))
+    log.info("otp %s accepted for %s", answer.otp_id, mask_number(body.recipient), extra={"otp_id": answer.otp_id})
     return _json(answer)
 
 
@@ -41,7 +41,7 @@ async def send_otp(request: web.Request) -> web.Response:
 async def resend_otp(request: web.Request) -> web.Response:
     body = await _parse(request, ResendOtpRequest)
     answer = await request.app[SERVICE].resend(body, _caller(request))
-    log.info("otp %s resend %d accepted", answer.otp_id, answer.resend_count)
+    log.info("otp %s resend %d accepted", answer.otp_id, answer.resend_count, extra={"otp_id": answer.otp_id})
     return _json(answer)
 
 
@@ -50,7 +50,7 @@ async def resend_otp(request: web.Request) -> web.Response:
 async def verify_otp(request: web.Request) -> web.Response:
     body = await _parse(request, VerifyOtpRequest)
     answer = await request.app[SERVICE].verify(body)
-    log.info("otp %s verify %s", body.otp_id, answer.status)
+    log.info("otp %s verify %s", body.otp_id, answer.status, extra={"otp_id": body.otp_id, "outcome": answer.status})
     return _json(answer)
 
 

@@ -8,7 +8,6 @@ line naming the setting and the fix, and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,14 +20,12 @@ from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE
 from workers.app import make_celery
 from workers.checker import ProviderChecker
 from workers.devstack import run_dev_stack
+from workers.logs import configure_logging
 from workers.sandbox import create_sandbox_app
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     runners: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
         "api": _api,
         "worker": _worker,
@@ -37,7 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dev": _dev,
     }
     try:
-        return runners[args.command](load_settings(), args)
+        settings = load_settings()
+        configure_logging(settings.log_format)
+        return runners[args.command](settings, args)
     except ConfigError as exc:
         print(f"otp-dispatcher: {exc}", file=sys.stderr)
         return 2

@@ -160,6 +160,13 @@ def _attempt_of(
 
 
 def _say(otp_id: str, attempt: Attempt) -> None:
+    fields = {
+        "otp_id": otp_id,
+        "vendor": attempt.vendor,
+        "outcome": attempt.outcome.value,
+        "latency_ms": attempt.latency_ms,
+        "error_code": attempt.error_code,
+    }
     log.info(
         "otp %s via %s: %s %s in %.0f ms",
         otp_id,
@@ -167,6 +174,7 @@ def _say(otp_id: str, attempt: Attempt) -> None:
         attempt.outcome,
         attempt.error_code or "",
         attempt.latency_ms,
+        extra=fields,
     )
 
 

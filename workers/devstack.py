@@ -83,6 +83,7 @@ def _child_environment(settings: Settings, data_dir: Path, redis_url: str) -> tu
         OTP_FLOWER_PASSWORD=flower_password,
         OTP_POSTBACK_SECRET=settings.postback_secret.get_secret_value() or invented["postback_secret"],
         PYTHONUNBUFFERED="1",
+        OTP_LOG_FORMAT=os.environ.get("OTP_LOG_FORMAT", "text"),
     )
     if not settings.providers:
         env["OTP_PROVIDERS"] = json.dumps(sandbox_providers(settings.sandbox_url))
