@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from config import Limits
 from dispatcher.constants import idempotency_key, in_flight_key, limit_key, prefix_block_key, record_key
 from dispatcher.errors import Conflict, CountryNotAllowed, IdempotencyKeyReused, RateLimited
+from dispatcher.sealing import Sealer
 from dispatcher.store import redis_errors
 
 IDEMPOTENCY_TTL = 86_400
@@ -98,15 +99,16 @@ class Recipient:
 
 
 class Guards:
-    def __init__(self, redis: aioredis.Redis, limits: Limits) -> None:
+    def __init__(self, redis: aioredis.Redis, sealer: Sealer, limits: Limits) -> None:
         self._redis = redis
+        self._sealer = sealer
         self._limits = limits
         self._check_and_count = redis.register_script(_CHECK_AND_COUNT)
         self._claim_in_flight = redis.register_script(_CLAIM_IN_FLIGHT)
         self._claim_idempotency = redis.register_script(_CLAIM_IDEMPOTENCY)
 
-    def recipient(self, number: str, index: str) -> Recipient:
-        return Recipient(index=index, prefix=number[: self._limits.prefix_digits + 1])
+    def recipient(self, number: str) -> Recipient:
+        return Recipient(index=self._sealer.blind(number), prefix=number[: self._limits.prefix_digits + 1])
 
     def check_country(self, number: str) -> None:
         allowed = self._limits.countries

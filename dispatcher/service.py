@@ -62,7 +62,6 @@ class OtpService:
         self._jobs = jobs
         self._checker = checker
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
-        self._sealer = Sealer(settings.secret_key.get_secret_value())
         self._postbacks = bool(settings.postback_secret.get_secret_value())
 
     @classmethod
@@ -71,8 +70,9 @@ class OtpService:
         settings.require("redis_url", "secret_key")
         assert settings.redis_url is not None
         redis = connect(settings.redis_url, settings.redis_timeout)
-        store = OtpStore(redis, Sealer(settings.secret_key.get_secret_value()), settings.policy.record_grace)
-        guards = Guards(redis, settings.limits)
+        sealer = Sealer(settings.secret_key.get_secret_value())
+        store = OtpStore(redis, sealer, settings.policy.record_grace)
+        guards = Guards(redis, sealer, settings.limits)
         return cls(settings, store, guards, JobQueue(settings, settings.redis_url), checker)
 
     async def close(self) -> None:
@@ -111,7 +111,7 @@ class OtpService:
             problem = "postbacks are off on this dispatcher (it has no OTP_POSTBACK_SECRET to sign them)"
             raise InvalidRequest([{"loc": ["body", "success_url"], "msg": problem, "type": "value_error"}])
         self._guards.check_country(request.recipient)
-        recipient = self._guards.recipient(request.recipient, self._sealer.blind(request.recipient))
+        recipient = self._guards.recipient(request.recipient)
         await self._guards.count_send(recipient, caller)
         otp_id, now = str(uuid.uuid4()), time.time()
         await self._guards.claim_in_flight(recipient, otp_id, expiry, now)
