@@ -205,6 +205,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     """One JSON object per line, or plain text (``dev`` uses text)."""
 
+    worker_metrics_port: int = Field(0, ge=0, le=65_535)
+    """Port of a worker's Prometheus endpoint (0: none). Each worker process on a host needs its own."""
+    worker_metrics_host: str = DEFAULT_API_HOST
+
     worker_concurrency: int = Field(32, ge=1, le=1000)
     visibility_timeout: int = Field(DEFAULT_VISIBILITY_TIMEOUT, ge=60)
 

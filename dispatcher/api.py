@@ -7,10 +7,12 @@ import logging
 from typing import Any, TypeVar
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from dispatcher.errors import InvalidRequest
 from dispatcher.guards import Caller
+from dispatcher.metrics import QUEUE_DEPTH, SENDS_ACCEPTED, VERIFICATIONS
 from dispatcher.schemas import OtpId, ResendOtpRequest, SendOtpRequest, VerifyOtpRequest
 from dispatcher.sealing import mask_number
 from dispatcher.service import OtpService
@@ -33,6 +35,7 @@ async def send_otp(request: web.Request) -> web.Response:
         problem = {"loc": ["header", "Idempotency-Key"], "msg": "1 to 255 characters", "type": "value_error"}
         raise InvalidRequest([problem])
     answer = await request.app[SERVICE].send(body, _caller(request), key)
+    SENDS_ACCEPTED.labels("send").inc()
     log.info("otp %s accepted for %s", answer.otp_id, mask_number(body.recipient), extra={"otp_id": answer.otp_id})
     return _json(answer)
 
@@ -41,6 +44,7 @@ async def send_otp(request: web.Request) -> web.Response:
 async def resend_otp(request: web.Request) -> web.Response:
     body = await _parse(request, ResendOtpRequest)
     answer = await request.app[SERVICE].resend(body, _caller(request))
+    SENDS_ACCEPTED.labels("resend").inc()
     log.info("otp %s resend %d accepted", answer.otp_id, answer.resend_count, extra={"otp_id": answer.otp_id})
     return _json(answer)
 
@@ -50,6 +54,7 @@ async def resend_otp(request: web.Request) -> web.Response:
 async def verify_otp(request: web.Request) -> web.Response:
     body = await _parse(request, VerifyOtpRequest)
     answer = await request.app[SERVICE].verify(body)
+    VERIFICATIONS.labels(answer.status.value).inc()
     log.info("otp %s verify %s", body.otp_id, answer.status, extra={"otp_id": body.otp_id, "outcome": answer.status})
     return _json(answer)
 
@@ -64,6 +69,14 @@ async def report(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: the process serves HTTP (no token needed)."""
     return web.json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics of this API process, with the depth of each queue (no token needed)."""
+    for queue, depth in (await request.app[SERVICE].queue_depths()).items():
+        QUEUE_DEPTH.labels(queue).set(depth)
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.get("/readyz")

@@ -12,13 +12,14 @@ from aiohttp.typedefs import Handler, Middleware
 
 from config import Settings
 from dispatcher.api import SERVICE, TOKEN_HASH, routes
-from dispatcher.errors import Conflict, DispatcherError, InvalidRequest, RateLimited, Unauthorized
+from dispatcher.errors import Conflict, CountryNotAllowed, DispatcherError, InvalidRequest, RateLimited, Unauthorized
+from dispatcher.metrics import REFUSALS
 from dispatcher.service import CodeChecker, OtpService
 
 MAX_BODY_BYTES = 16 * 1024
 """A send-otp body is well under 2 KiB; anything far larger is refused before it is parsed."""
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 log = logging.getLogger(__name__)
 
 _UNAUTHORIZED_MESSAGE = "It looks like your requests were failed due to a missing or invalid 'Access Token'."
@@ -58,6 +59,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except DispatcherError as error:
+        if isinstance(error, RateLimited | CountryNotAllowed | Conflict):
+            REFUSALS.labels(error.code).inc()
         return error_body(error)
     except web.HTTPRequestEntityTooLarge:
         return _http_error(413, "BODY_TOO_LARGE", f"The body must be at most {MAX_BODY_BYTES} bytes.")

@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar
 
 from config import Settings, code_strength_problem
 from dispatcher import codes
+from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE
 from dispatcher.errors import DispatcherError, InvalidRequest, VendorUnavailable
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
@@ -164,6 +165,10 @@ class OtpService:
             await self._store.refund_verify(otp_id)
             raise
         return VerifyOtpResponse(status=await self._store.settle_vendor_verify(otp_id, approved, time.time()))
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Jobs waiting in each queue (the broker is this Redis)."""
+        return await self._store.queue_depths((SEND_QUEUE, POSTBACK_QUEUE))
 
     async def ping(self) -> None:
         """``ServiceUnavailable`` unless Redis answers."""

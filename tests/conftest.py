@@ -39,7 +39,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("logs")
-    sandbox_port, api_port = free_port(), free_port()
+    sandbox_port, api_port, metrics_port = free_port(), free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     token = secrets.token_urlsafe(16)
     providers = [provider | FAST_RETRY for provider in sandbox_providers(sandbox_url)]
@@ -56,6 +56,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "OTP_LIMITS__RECIPIENT_SENDS": "1000",
         "OTP_LIMITS__PREFIX_SENDS": "100000",
         "OTP_POSTBACK_SECRET": POSTBACK_SECRET,
+        "OTP_WORKER_METRICS_PORT": str(metrics_port),
         "OTP_POSTBACK_RETRY_DELAY": "0.05",
         "PYTHONUNBUFFERED": "1",
     }

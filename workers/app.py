@@ -9,6 +9,7 @@ from celery.signals import worker_process_shutdown, worker_ready, worker_shutdow
 
 from config import Settings
 from dispatcher.jobs import celery_config
+from workers.metrics import serve
 from workers.runtime import close_runtime, current_runtime
 from workers.tasks import register_tasks
 
@@ -31,8 +32,11 @@ def make_celery(settings: Settings) -> Celery:
     register_tasks(app, settings)
 
     def warm_up(**_: Any) -> None:
-        """Open the loop, the vendor session and the Redis pool before the first job, not during it."""
+        """Open the loop, the vendor session and the Redis pool before the first job, not during it;
+        start the metrics endpoint if one is configured."""
         current_runtime(settings)
+        if settings.worker_metrics_port:
+            serve(settings.worker_metrics_port, settings.worker_metrics_host)
 
     worker_ready.connect(warm_up, weak=False)
     worker_process_shutdown.connect(_close_runtime, weak=False)

@@ -21,6 +21,7 @@ from dispatcher import codes
 from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent
 from dispatcher.store import DeliveryState, OtpStore
 from workers.breaker import CircuitBreakers, Outcome
+from workers.metrics import ATTEMPTS, CIRCUIT_OPEN, FAILOVERS, LATENCY, RETRIES
 from workers.providers import OutcomeUnknown, OutgoingOtp, Provider, ProviderError, Rejected, VendorUnavailable
 
 LEASE_MARGIN = 5.0
@@ -88,29 +89,34 @@ class Deliverer:
             if time.time() >= state.expires_at:
                 return None
             if not await self._breakers.allow(vendor, time.time()):
+                CIRCUIT_OPEN.labels(vendor.name).set(1)
                 skipped = AttemptOutcome.VENDOR_UNAVAILABLE
                 await self._log_attempt(state, vendor.name, time.time(), skipped, "CIRCUIT_OPEN")
+                FAILOVERS.labels(vendor.name).inc()
                 position, tries = position + 1, 0
                 await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
                 continue
             try:
                 reference, attempt = await self._attempt(provider, state)
             except Rejected as exc:
-                await self._breakers.record(vendor, Outcome.SUCCESS, time.time())
+                await self._breaker(vendor, Outcome.SUCCESS)
                 await self._store.mark_failed(state.otp_id, state.send_seq, f"rejected by {vendor.name}: {exc.code}")
                 return Finished(PostbackEvent.FAILED, state.failure_url is not None)
             except VendorUnavailable:
-                await self._breakers.record(vendor, Outcome.TRIP, time.time())
+                await self._breaker(vendor, Outcome.TRIP)
+                FAILOVERS.labels(vendor.name).inc()
                 position, tries = position + 1, 0
             except ProviderError:
-                await self._breakers.record(vendor, Outcome.FAILURE, time.time())
+                await self._breaker(vendor, Outcome.FAILURE)
                 tries += 1
                 if tries < vendor.attempts:
                     await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
+                    RETRIES.labels(vendor.name).inc()
                     return RetryLater(backoff(vendor, tries), state.expires_at)
+                FAILOVERS.labels(vendor.name).inc()
                 position, tries = position + 1, 0
             else:
-                await self._breakers.record(vendor, Outcome.SUCCESS, time.time())
+                await self._breaker(vendor, Outcome.SUCCESS)
                 checked_by_vendor = reference if provider.generates_codes else ""
                 await self._store.mark_delivered(state.otp_id, state.send_seq, checked_by_vendor, attempt)
                 _say(state.otp_id, attempt)
@@ -119,6 +125,10 @@ class Deliverer:
         await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed")
         log.warning("otp %s: every provider failed", state.otp_id)
         return Finished(PostbackEvent.FAILED, state.failure_url is not None)
+
+    async def _breaker(self, vendor: ProviderSettings, outcome: Outcome) -> None:
+        state = await self._breakers.record(vendor, outcome, time.time())
+        CIRCUIT_OPEN.labels(vendor.name).set(int(state != "closed"))
 
     async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[str, Attempt]:
         """One vendor call: the vendor's reference and the successful attempt (a failure is logged here)."""
@@ -160,6 +170,9 @@ def _attempt_of(
 
 
 def _say(otp_id: str, attempt: Attempt) -> None:
+    """Log and count one attempt."""
+    ATTEMPTS.labels(attempt.vendor, attempt.outcome.value).inc()
+    LATENCY.labels(attempt.vendor).observe(attempt.latency_ms / 1000)
     fields = {
         "otp_id": otp_id,
         "vendor": attempt.vendor,

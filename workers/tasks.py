@@ -12,6 +12,7 @@ from config import Settings
 from dispatcher.constants import POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
 from dispatcher.schemas import PostbackEvent
 from workers.delivery import Finished
+from workers.metrics import FINISHED
 from workers.runtime import current_runtime
 
 ERROR_RETRY_DELAY = 5.0
@@ -39,6 +40,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             log.warning("otp %s: delivery run failed (%s); trying again", otp_id, type(exc).__name__)
             raise self.retry(countdown=ERROR_RETRY_DELAY, exc=exc) from exc
         if isinstance(outcome, Finished):
+            FINISHED.labels(outcome.event.value).inc()
             if outcome.postback:
                 send_postback.apply_async((otp_id, outcome.event.value, time.time()))
         elif outcome is not None:

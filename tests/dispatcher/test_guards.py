@@ -185,3 +185,15 @@ async def test_codes_weaker_than_20_bits_are_refused(guarded: GuardedFactory) ->
 
     assert status == 422
     assert body["detail"][0]["loc"] == ["body", "otp_code_length"]
+
+
+async def test_refusals_are_counted_in_the_metrics(guarded: GuardedFactory) -> None:
+    api = await guarded(recipient_sends=1)
+    number = random_number()
+    await api.send(number)
+    await api.send(number)
+
+    async with api.session.get(api.url + "/metrics") as response:
+        text = await response.text()
+
+    assert 'otp_requests_refused_total{code="RECIPIENT_LIMIT_REACHED"}' in text

@@ -22,7 +22,7 @@ def control(stack: Stack) -> Iterator[tuple[Celery, list[str]]]:
     """A second worker, and the names of both workers as Celery's control knows them."""
     worker = start_process(
         "worker",
-        stack.env,
+        stack.env | {"OTP_WORKER_METRICS_PORT": "0"},  # the session worker has the port
         stack.logs,
         ready=lambda log: "ready." in log,
         extra=["--", "--concurrency=4", "-n", "second@%h"],

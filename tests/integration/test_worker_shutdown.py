@@ -32,7 +32,7 @@ async def test_sigterm_with_sends_in_flight_loses_none(api: Api, stack: Stack) -
     app.conf.update(celery_config(stack.settings, stack.redis_url))
     doomed = start_process(
         "worker",
-        stack.env,
+        stack.env | {"OTP_WORKER_METRICS_PORT": "0"},  # the session worker has the port
         stack.logs,
         ready=lambda log: "ready." in log,
         extra=["--", "--concurrency=8", "-n", "doomed@%h"],
