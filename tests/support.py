@@ -15,9 +15,11 @@ from typing import Any
 
 import aiohttp
 import redis
+from celery import Celery
 
 from config import Settings
-from dispatcher.constants import lease_key
+from dispatcher.constants import SEND_QUEUE, lease_key
+from dispatcher.jobs import celery_config
 
 START_TIMEOUT = 30.0
 POSTBACK_SECRET = "postback-test-secret"
@@ -156,3 +158,34 @@ def start_process(
             raise RuntimeError(f"{command} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
         time.sleep(0.05)
     return child
+
+
+def extra_worker(stack: Stack, node: str) -> subprocess.Popen[bytes]:
+    """Another worker beside the session's, named ``<node>@<host>``, logging to ``<node>-worker.log``."""
+    return start_process(
+        "worker",
+        stack.env | {"OTP_WORKER_METRICS_PORT": "0"},  # the session's worker has the port
+        stack.logs,
+        ready=lambda log: "ready." in log,
+        extra=["--", "--concurrency=8", "-n", f"{node}@%h"],
+        name=f"{node}-worker",
+    )
+
+
+def control_app(stack: Stack) -> Celery:
+    """A Celery app for remote control of the stack's workers."""
+    app = Celery(set_as_current=False)
+    app.conf.update(celery_config(stack.settings, stack.redis_url))
+    return app
+
+
+def consume_only(app: Celery, prefix: str) -> list[str]:
+    """Let only the workers whose node name starts with ``prefix`` consume the send queue; returns
+    every worker's name."""
+    names = sorted(name for reply in app.control.ping(timeout=2.0) for name in reply)
+    for name in names:
+        if name.startswith(prefix):
+            app.control.add_consumer(SEND_QUEUE, destination=[name], reply=True, timeout=2.0)
+        else:
+            app.control.cancel_consumer(SEND_QUEUE, destination=[name], reply=True, timeout=2.0)
+    return names

@@ -10,32 +10,18 @@ from collections.abc import Iterator
 import pytest
 from celery import Celery
 
-from dispatcher.constants import SEND_QUEUE
-from dispatcher.jobs import celery_config
-from tests.support import Api, Stack, start_process
-
-FIRST, SECOND = "otp@", "second@"
+from tests.support import Api, Stack, consume_only, control_app, extra_worker
 
 
 @pytest.fixture(scope="module")
-def control(stack: Stack) -> Iterator[tuple[Celery, list[str]]]:
-    """A second worker, and the names of both workers as Celery's control knows them."""
-    worker = start_process(
-        "worker",
-        stack.env | {"OTP_WORKER_METRICS_PORT": "0"},  # the session worker has the port
-        stack.logs,
-        ready=lambda log: "ready." in log,
-        extra=["--", "--concurrency=4", "-n", "second@%h"],
-        name="second-worker",
-    )
-    app = Celery(set_as_current=False)
-    app.conf.update(celery_config(stack.settings, stack.redis_url))
-    names = sorted(name for reply in app.control.ping(timeout=2.0) for name in reply)
+def control(stack: Stack) -> Iterator[Celery]:
+    """A second worker, and a remote control of both."""
+    worker = extra_worker(stack, "second")
+    app = control_app(stack)
     try:
-        yield app, names
+        yield app
     finally:
-        first = next(name for name in names if name.startswith(FIRST))
-        app.control.add_consumer(SEND_QUEUE, destination=[first], reply=True, timeout=2.0)
+        consume_only(app, "otp@")
         worker.terminate()
         try:
             worker.wait(10)
@@ -44,26 +30,15 @@ def control(stack: Stack) -> Iterator[tuple[Celery, list[str]]]:
         app.close()
 
 
-def only(control: tuple[Celery, list[str]], prefix: str) -> None:
-    """Let only the worker whose name starts with ``prefix`` consume the send queue."""
-    app, names = control
-    for name in names:
-        if name.startswith(prefix):
-            app.control.add_consumer(SEND_QUEUE, destination=[name], reply=True, timeout=2.0)
-        else:
-            app.control.cancel_consumer(SEND_QUEUE, destination=[name], reply=True, timeout=2.0)
-
-
 async def test_a_breaker_opened_by_one_worker_makes_the_other_skip_the_vendor(
-    api: Api, stack: Stack, control: tuple[Celery, list[str]]
+    api: Api, stack: Stack, control: Celery
 ) -> None:
-    assert len(control[1]) == 2
-    only(control, SECOND)
+    assert len(consume_only(control, "second@")) == 2
     await api.fault("d7", no_credit=True)
     tripped = await api.delivered(await api.send())
     await api.reset_sandbox()  # d7 is healthy again; its circuit stays open for the cool-down
 
-    only(control, FIRST)
+    consume_only(control, "otp@")
     report = await api.delivered(await api.send())
 
     assert tripped["attempts"][0]["error_code"] == "INSUFFICIENT_CREDIT"

@@ -3,23 +3,9 @@
 import asyncio
 import signal
 
-from celery import Celery
-
-from dispatcher.constants import SEND_QUEUE
-from dispatcher.jobs import celery_config
-from tests.support import Api, Stack, start_process, wait_for
+from tests.support import Api, Stack, consume_only, control_app, extra_worker, wait_for
 
 SENDS = 100
-
-
-def consume_only(app: Celery, prefix: str) -> None:
-    """Let only the workers whose node name starts with ``prefix`` consume the send queue."""
-    for reply in app.control.ping(timeout=2.0):
-        for name in reply:
-            if name.startswith(prefix):
-                app.control.add_consumer(SEND_QUEUE, destination=[name], reply=True, timeout=2.0)
-            else:
-                app.control.cancel_consumer(SEND_QUEUE, destination=[name], reply=True, timeout=2.0)
 
 
 async def test_sigterm_with_sends_in_flight_loses_none(api: Api, stack: Stack) -> None:
@@ -28,16 +14,8 @@ async def test_sigterm_with_sends_in_flight_loses_none(api: Api, stack: Stack) -
     async def started_delivering() -> bool | None:
         return True if "DELIVERED" in log.read_text() else None
 
-    app = Celery(set_as_current=False)
-    app.conf.update(celery_config(stack.settings, stack.redis_url))
-    doomed = start_process(
-        "worker",
-        stack.env | {"OTP_WORKER_METRICS_PORT": "0"},  # the session worker has the port
-        stack.logs,
-        ready=lambda log: "ready." in log,
-        extra=["--", "--concurrency=8", "-n", "doomed@%h"],
-        name="doomed-worker",
-    )
+    app = control_app(stack)
+    doomed = extra_worker(stack, "doomed")
     try:
         consume_only(app, "doomed@")
         await api.fault("d7", latency_ms=300)
