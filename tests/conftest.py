@@ -7,21 +7,25 @@ the sandbox vendors, one Celery worker and the API, each a subprocess started th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
 import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 import redis
 
-from dispatcher.constants import breaker_key
+from dispatcher.constants import SEND_QUEUE, breaker_key, lease_key
 from tests.support import POSTBACK_SECRET, Api, Stack, start_process
 from workers.devstack import sandbox_providers
 from workers.embedded_redis import EmbeddedRedis, free_port
+
+QUIET_TIMEOUT = 30.0
 
 # Vendor settings small enough that retries and failovers happen in milliseconds.
 FAST_RETRY = {"timeout": 1.0, "attempts": 2, "retry_delay": 0.05, "retry_delay_max": 0.1}
@@ -86,7 +90,12 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 async def api(stack: Stack, redis_client: redis.Redis) -> AsyncIterator[Api]:
-    """A client of the stack, with the sandbox's faults and every vendor's circuit breaker reset."""
+    """A client of the stack, once earlier tests' deliveries are done, with the sandbox's faults and
+    counters and every vendor's circuit breaker reset."""
+    deadline = time.monotonic() + QUIET_TIMEOUT
+    while redis_client.llen(SEND_QUEUE) or redis_client.keys(lease_key("*")):
+        assert time.monotonic() < deadline, "the stack is still delivering an earlier test's sends"
+        await asyncio.sleep(0.02)
     breakers = redis_client.keys(breaker_key("*"))
     if breakers:
         redis_client.delete(*breakers)
