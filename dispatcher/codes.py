@@ -1,4 +1,6 @@
-"""OTP codes: generated with a CSPRNG, kept only as a keyed hash bound to their otp_id, compared in constant time."""
+"""OTP codes: generated with a CSPRNG, kept only as a keyed hash bound to their otp_id.
+
+The constant-time comparison of hashes runs inside the store's verify script (``store.py``)."""
 
 from __future__ import annotations
 
@@ -36,8 +38,3 @@ def digest(key: bytes, otp_id: str, code: str) -> str:
     """The keyed hash stored instead of the code; bound to ``otp_id`` so it verifies nothing else."""
     message = f"{otp_id}\x00{normalise(code)}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def matches(key: bytes, otp_id: str, code: str, expected: str) -> bool:
-    """Whether ``code`` is the one hashed into ``expected``, in time independent of where they differ."""
-    return hmac.compare_digest(digest(key, otp_id, code), expected)

@@ -47,21 +47,8 @@ class Postbacks:
             return True
         now = time.time()
         report = await self._store.report(otp_id, now)
-        body = (
-            Postback(
-                event=event,
-                otp_id=otp_id,
-                status=report.status,
-                delivered_by=report.delivered_by,
-                failure_reason=report.failure_reason,
-                created_at=report.created_at,
-                expires_at=report.expires_at,
-                sent_at=datetime.fromtimestamp(now, tz=UTC),
-                attempts=report.attempts,
-            )
-            .model_dump_json()
-            .encode()
-        )
+        fields = report.model_dump() | {"event": event, "sent_at": datetime.fromtimestamp(now, tz=UTC)}
+        body = Postback.model_validate(fields).model_dump_json().encode()
         timestamp = str(int(now))
         headers = {
             "Content-Type": "application/json",

@@ -12,14 +12,13 @@ from workers.sandbox.state import STATE
 
 HANG_SECONDS = 300.0
 
-ErrorBody = Callable[[int], web.Response]
-"""A vendor's own error answer for an HTTP status (402 stands for 'no credit')."""
-VendorError = Callable[[int], web.Response]
-"""A vendor's own answer for one of its body error codes."""
+Answer = Callable[[int], web.Response]
+"""A vendor's own error answer: for an HTTP status (402 stands for 'no credit'), or for one of its body
+error codes."""
 
 
 async def apply_faults(
-    request: web.Request, vendor: str, endpoint: str, error_body: ErrorBody, vendor_error: VendorError | None = None
+    request: web.Request, vendor: str, endpoint: str, error_body: Answer, vendor_error: Answer | None = None
 ) -> web.Response | None:
     """Count the call, then answer with the fault in force, or None to let the vendor answer."""
     state = request.app[STATE]
