@@ -1,13 +1,14 @@
 """Send jobs on Celery: the broker configuration both sides share, and the publisher the producer side uses.
 
 The producer sends tasks by name (``constants.SEND_TASK``) and never imports worker code. A job
-carries only the otp_id; everything else is read from the store by the worker.
+carries only otp_ids with their job numbers; everything else is read from the store by the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +19,11 @@ from redis.exceptions import RedisError
 from config import Settings
 from dispatcher.constants import SEND_QUEUE, SEND_TASK
 from dispatcher.errors import ServiceUnavailable
+from dispatcher.schemas import SendJob
 
 PUBLISH_THREADS = 8
+MAX_BATCH = 200
+"""OTPs in one send job at most."""
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.4}
 
 
@@ -51,35 +55,75 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
 
 
 class JobQueue:
-    """Publishes send jobs from async code through a small thread pool, so the event loop never blocks."""
+    """Publishes send jobs from async code, never blocking the event loop.
+
+    Adaptive batching: a job is published at once when no publish is under way; the jobs that arrive
+    while one is under way wait for it and then go together, as one Celery message (up to
+    ``MAX_BATCH``). So an idle API adds no delay, and a busy one pays Celery's per-message cost once
+    per batch instead of once per OTP. Each caller returns only once its own job is in the broker.
+    """
 
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self._celery = Celery("otp-dispatcher-producer", set_as_current=False)
         self._celery.conf.update(celery_config(settings, redis_url))
         self._pool = ThreadPoolExecutor(max_workers=PUBLISH_THREADS, thread_name_prefix="publish")
         self._deadline = 2 * settings.redis_timeout
+        self._waiting: list[_Waiting] = []
+        self._publisher: asyncio.Task[None] | None = None
 
-    async def enqueue_send(self, otp_id: str, expires_at: float) -> None:
-        """Queue one delivery of ``otp_id``; the job is dropped unstarted once the OTP has expired."""
+    async def enqueue_send(self, job: SendJob, expires_at: float) -> None:
+        """Queue one delivery of ``job.otp_id``; the job is dropped unstarted once the OTP has expired."""
         loop = asyncio.get_running_loop()
-        expires = datetime.fromtimestamp(expires_at, tz=UTC)
-        try:
-            await asyncio.wait_for(
-                loop.run_in_executor(self._pool, self._publish, otp_id, expires), timeout=self._deadline
-            )
-        except (TimeoutError, KombuError, RedisError, OSError) as exc:
-            raise ServiceUnavailable("The job queue (broker) is not answering; try again shortly.") from exc
+        waiting = _Waiting(job, expires_at, loop.create_future())
+        self._waiting.append(waiting)
+        if self._publisher is None or self._publisher.done():
+            self._publisher = loop.create_task(self._publish_waiting())
+        await waiting.published
 
-    def _publish(self, otp_id: str, expires: datetime) -> None:
+    async def _publish_waiting(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            jobs = [waiting.job for waiting in batch]
+            expires = datetime.fromtimestamp(max(waiting.expires_at for waiting in batch), tz=UTC)
+            try:
+                await asyncio.wait_for(loop.run_in_executor(self._pool, self._publish, jobs, expires), self._deadline)
+            except (TimeoutError, KombuError, RedisError, OSError) as exc:
+                error = ServiceUnavailable("The job queue (broker) is not answering; try again shortly.")
+                error.__cause__ = exc
+                _settle(batch, error)
+            else:
+                _settle(batch, None)
+
+    def _publish(self, jobs: list[SendJob], expires: datetime) -> None:
         self._celery.send_task(
             SEND_TASK,
-            args=[otp_id],
+            args=[jobs],
             queue=SEND_QUEUE,
             expires=expires,
             retry=True,
             retry_policy=PUBLISH_RETRY_POLICY,
         )
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        if self._publisher is not None:
+            await asyncio.gather(self._publisher, return_exceptions=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._celery.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    job: SendJob
+    expires_at: float
+    published: asyncio.Future[None]
+
+
+def _settle(batch: list[_Waiting], error: ServiceUnavailable | None) -> None:
+    for waiting in batch:
+        if waiting.published.done():  # its caller gave up (request cancelled)
+            continue
+        if error is None:
+            waiting.published.set_result(None)
+        else:
+            waiting.published.set_exception(error)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -42,6 +42,13 @@ class AttemptOutcome(StrEnum):
     OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
     VENDOR_UNAVAILABLE = "VENDOR_UNAVAILABLE"
     REJECTED = "REJECTED"
+
+
+class SendJob(NamedTuple):
+    """One OTP in a send job's arguments: its id and the job number the store expects (never a number or a code)."""
+
+    otp_id: str
+    job_seq: int
 
 
 class PostbackEvent(StrEnum):

@@ -23,13 +23,14 @@ from dispatcher.schemas import (
     OtpStatus,
     ResendOtpRequest,
     ResendOtpResponse,
+    SendJob,
     SendOtpRequest,
     SendOtpResponse,
     VerifyOtpRequest,
     VerifyOtpResponse,
 )
 from dispatcher.sealing import Sealer
-from dispatcher.store import NewOtp, OtpStore, connect
+from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, connect
 
 _T = TypeVar("_T")
 ANONYMOUS = Caller()
@@ -77,7 +78,7 @@ class OtpService:
         return cls(settings, store, guards, JobQueue(settings, settings.redis_url), checker)
 
     async def close(self) -> None:
-        self._jobs.close()
+        await self._jobs.close()
         await self._store.close()
         if self._checker is not None:
             await self._checker.close()
@@ -137,7 +138,7 @@ class OtpService:
             created_at=now,
         )
         expires_at = await self._store.create(otp)
-        await self._enqueue(otp.otp_id, expires_at, discard_on_failure=True)
+        await self._enqueue(SendJob(otp.otp_id, FIRST_JOB), expires_at, discard_on_failure=True)
         return SendOtpResponse(otp_id=otp.otp_id, status=OtpStatus.OPEN, expiry=expiry)
 
     async def resend(self, request: ResendOtpRequest, caller: Caller = ANONYMOUS) -> ResendOtpResponse:
@@ -145,7 +146,7 @@ class OtpService:
         await self._guards.count_send(Recipient(index=index, prefix=prefix), caller)
         now = time.time()
         resent = await self._store.resend(request.otp_id, now)
-        await self._enqueue(request.otp_id, resent.expires_at, discard_on_failure=False)
+        await self._enqueue(SendJob(request.otp_id, resent.job_seq), resent.expires_at, discard_on_failure=False)
         return ResendOtpResponse(
             otp_id=request.otp_id,
             status=OtpStatus.OPEN,
@@ -182,13 +183,13 @@ class OtpService:
             raise VendorUnavailable(f"{vendor} checks its own codes and this client was built without a checker.")
         return await self._checker.check(vendor, reference, code)
 
-    async def _enqueue(self, otp_id: str, expires_at: float, *, discard_on_failure: bool) -> None:
+    async def _enqueue(self, job: SendJob, expires_at: float, *, discard_on_failure: bool) -> None:
         try:
-            await self._jobs.enqueue_send(otp_id, expires_at)
+            await self._jobs.enqueue_send(job, expires_at)
         except DispatcherError:
             if discard_on_failure:
                 with contextlib.suppress(DispatcherError):
-                    await self._store.discard(otp_id)
+                    await self._store.discard(job.otp_id)
             raise
 
 

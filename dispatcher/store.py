@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -79,9 +80,28 @@ class DeliveryState:
     success_url: str | None
     failure_url: str | None
 
-    def pending(self, now: float) -> bool:
-        """Whether the current send still has to reach the user."""
-        return self.status is OtpStatus.OPEN and self.delivered_seq < self.send_seq and now < self.expires_at
+
+class ClaimKind(StrEnum):
+    RUN = "RUN"
+    """The run may call vendors."""
+    CRASHED = "CRASHED"
+    """As RUN, but the previous run of this OTP died mid-way (its outcome at its vendor is unknown)."""
+    BUSY = "BUSY"
+    """Another run holds the lease; look again later."""
+    SKIP = "SKIP"
+    """Nothing to do: the OTP is gone, final, delivered or expired, or a newer job replaced this one."""
+    POISON = "POISON"
+    """Runs of this OTP kept dying; it is now FAILED and no vendor is called again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer to a job run's claim on its OTP: with ``state`` and ``lease`` when it may run."""
+
+    kind: ClaimKind
+    expires_at: float = 0.0
+    state: DeliveryState | None = None
+    lease: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +117,8 @@ class VerifyTicket:
 class Resent:
     resend_count: int
     expires_at: float
+    job_seq: int
+    """The send job to queue for the new send (older jobs of this OTP are now stale)."""
 
 
 _RESEND = """
@@ -110,9 +132,10 @@ if tonumber(f[3]) >= tonumber(f[4]) then return {'LIMIT'} end
 if now - tonumber(f[6]) < tonumber(f[5]) then return {'TOO_SOON'} end
 local count = redis.call('HINCRBY', KEYS[1], 'resend_count', 1)
 redis.call('HINCRBY', KEYS[1], 'send_seq', 1)
+local job = redis.call('HINCRBY', KEYS[1], 'job_seq', 1)
 redis.call('HSET', KEYS[1], 'status', 'OPEN', 'last_send_at', ARGV[1], 'route_first', f[7],
            'chain_pos', 0, 'vendor_tries', 0, 'failure', '')
-return {'OK', tostring(count), f[2]}
+return {'OK', tostring(count), f[2], tostring(job)}
 """
 
 _VERIFY = """
@@ -155,10 +178,37 @@ end
 return 1
 """
 
+_CLAIM = """
+local f = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'send_seq', 'delivered_seq', 'job_seq', 'running')
+if f[1] ~= 'OPEN' or tonumber(f[4]) >= tonumber(f[3]) or tonumber(ARGV[1]) >= tonumber(f[2]) then return {'SKIP'} end
+if tonumber(ARGV[2]) < tonumber(f[5]) then return {'SKIP'} end
+if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {'BUSY', f[2]} end
+local kind = 'RUN'
+if f[6] == '1' then
+  kind = 'CRASHED'
+  if redis.call('HINCRBY', KEYS[1], 'crashes', 1) >= tonumber(ARGV[5]) then
+    kind = 'POISON'
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'running', 0, 'failure', ARGV[6])
+    if tonumber(f[4]) == 0 then redis.call('HSET', KEYS[1], 'status', 'FAILED') end
+  end
+end
+if kind ~= 'POISON' then redis.call('HSET', KEYS[1], 'running', 1, 'job_seq', ARGV[2]) end
+return {kind, f[2], redis.call('HGETALL', KEYS[1])}
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'running', 0) end
+return 1
+"""
+
 _SAVE_PROGRESS = """
 if redis.call('HGET', KEYS[1], 'send_seq') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'chain_pos', ARGV[2], 'vendor_tries', ARGV[3])
-return 1
+if ARGV[4] == '1' then return redis.call('HINCRBY', KEYS[1], 'job_seq', 1) end
+return tonumber(redis.call('HGET', KEYS[1], 'job_seq'))
 """
 
 _PUSH_ATTEMPT = """
@@ -208,13 +258,16 @@ if tonumber(f[3]) == 0 then redis.call('HSET', KEYS[1], 'status', 'FAILED') end
 return 1
 """
 
-_RELEASE_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 MAX_CODES = 5
 """Codes of one OTP kept verifiable at once (each send or uncertain retry may have reached the phone)."""
+MAX_REDIS_CONNECTIONS = 256
+"""Connections one process's pool opens at most."""
+FIRST_JOB = 1
+"""The job number of an OTP's first send job."""
+MAX_CRASHES = 3
+"""Runs of one OTP that may die mid-way (worker killed, out of memory) before it is failed for good."""
+
+_POISON_REASON = f"delivery runs died {MAX_CRASHES} times (worker killed or out of memory)"
 
 _RESEND_REFUSALS = {
     "EXPIRED": ("OTP_EXPIRED", "The OTP has expired; send a new one."),
@@ -225,15 +278,21 @@ _RESEND_REFUSALS = {
 
 
 def connect(url: str, timeout: float) -> aioredis.Redis:
-    """A pooled client whose every command gives up after ``timeout`` seconds, so callers never hang."""
-    return aioredis.Redis.from_url(
+    """A pooled client whose every command gives up after ``timeout`` seconds, so callers never hang.
+
+    At most ``MAX_REDIS_CONNECTIONS`` connections; a command beyond them waits (within ``timeout``)
+    for a free one rather than failing, so a burst of concurrent runs queues instead of erroring.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
-        max_connections=512,
+        max_connections=MAX_REDIS_CONNECTIONS,
+        timeout=timeout,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 class OtpStore:
@@ -247,12 +306,13 @@ class OtpStore:
         self._verify = redis.register_script(_VERIFY)
         self._verify_settle = redis.register_script(_VERIFY_SETTLE)
         self._verify_refund = redis.register_script(_VERIFY_REFUND)
+        self._claim = redis.register_script(_CLAIM)
+        self._release = redis.register_script(_RELEASE)
         self._save_progress = redis.register_script(_SAVE_PROGRESS)
         self._mark_delivered = redis.register_script(_MARK_DELIVERED)
         self._record_attempt = redis.register_script(_RECORD_ATTEMPT)
         self._add_code_hash = redis.register_script(_ADD_CODE_HASH)
         self._mark_failed = redis.register_script(_MARK_FAILED)
-        self._release_lease = redis.register_script(_RELEASE_LEASE)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -304,6 +364,9 @@ class OtpStore:
             "verify_attempts": 0,
             "send_seq": 1,
             "delivered_seq": 0,
+            "job_seq": FIRST_JOB,
+            "running": 0,
+            "crashes": 0,
             "route_first": "",
             "chain_pos": 0,
             "vendor_tries": 0,
@@ -334,7 +397,7 @@ class OtpStore:
         if answer[0] != "OK":
             code, message = _RESEND_REFUSALS[answer[0]]
             raise ResendRefused(message, code=code)
-        return Resent(resend_count=int(answer[1]), expires_at=float(answer[2]))
+        return Resent(resend_count=int(answer[1]), expires_at=float(answer[2]), job_seq=int(answer[3]))
 
     async def recipient_of(self, otp_id: str) -> tuple[str, str]:
         """The blinded number and the number range of an OTP (for the limits a resend counts against)."""
@@ -397,8 +460,50 @@ class OtpStore:
         """The OTP as a worker delivers it (number and message unsealed), or None once it is gone."""
         async with redis_errors():
             record = cast("dict[str, str]", await self._redis.hgetall(record_key(otp_id)))
-        if not record:
-            return None
+        return self._delivery_state(otp_id, record) if record else None
+
+    async def claim(self, otp_id: str, job_seq: int, lease_seconds: float, now: float) -> Claim:
+        """Claim the right to call vendors for the current send of an OTP, for one run of job ``job_seq``.
+
+        One step in Redis: nothing to do once the send is delivered, final or expired, or when a newer
+        job of the OTP exists (so a job the broker delivered twice runs once); busy while another run
+        holds the lease; and when the previous run died holding it (the lease ran out, never released),
+        that is counted, and the OTP fails for good after ``MAX_CRASHES`` of them.
+        """
+        token = secrets.token_hex(8)
+        keys = [record_key(otp_id), lease_key(otp_id)]
+        args: list[EncodableT] = [now, job_seq, token, int(lease_seconds * 1000), MAX_CRASHES, _POISON_REASON]
+        async with redis_errors():
+            answer = await self._claim(keys=keys, args=args)
+        kind = ClaimKind(answer[0])
+        if kind is ClaimKind.SKIP:
+            return Claim(kind)
+        if kind is ClaimKind.BUSY:
+            return Claim(kind, expires_at=float(answer[1]))
+        fields = answer[2]
+        record = dict(zip(fields[::2], fields[1::2], strict=True))
+        state = self._delivery_state(otp_id, record)
+        return Claim(kind, expires_at=state.expires_at, state=state, lease="" if kind is ClaimKind.POISON else token)
+
+    async def release(self, otp_id: str, lease: str) -> None:
+        """End a run: give up its lease (a run that never gets here is counted as crashed by the next one)."""
+        async with redis_errors():
+            await self._release(keys=[record_key(otp_id), lease_key(otp_id)], args=[lease])
+
+    async def save_progress(
+        self, otp_id: str, send_seq: int, chain_pos: int, vendor_tries: int, *, next_job: bool = False
+    ) -> int:
+        """Remember where in the provider chain the current send stands; with ``next_job``, a retry is
+        about to be queued and earlier jobs of the OTP become stale. Returns the job number to queue,
+        0 when a resend replaced this send (its own job carries on)."""
+        async with redis_errors():
+            return int(
+                await self._save_progress(
+                    keys=[record_key(otp_id)], args=[send_seq, chain_pos, vendor_tries, int(next_job)]
+                )
+            )
+
+    def _delivery_state(self, otp_id: str, record: dict[str, str]) -> DeliveryState:
         opened = self._sealer.open(record["sealed"])
         return DeliveryState(
             otp_id=otp_id,
@@ -424,22 +529,6 @@ class OtpStore:
             vendor=record["vendor"],
             reference=record["reference"],
         )
-
-    async def acquire_lease(self, otp_id: str, seconds: float) -> str | None:
-        """Claim the right to call vendors for this OTP; None while another worker holds it."""
-        token = secrets.token_hex(8)
-        async with redis_errors():
-            taken = await self._redis.set(lease_key(otp_id), token, nx=True, px=int(seconds * 1000))
-        return token if taken else None
-
-    async def release_lease(self, otp_id: str, token: str) -> None:
-        async with redis_errors():
-            await self._release_lease(keys=[lease_key(otp_id)], args=[token])
-
-    async def save_progress(self, otp_id: str, send_seq: int, chain_pos: int, vendor_tries: int) -> None:
-        """Remember where in the provider chain the current send stands (ignored once a resend replaced it)."""
-        async with redis_errors():
-            await self._save_progress(keys=[record_key(otp_id)], args=[send_seq, chain_pos, vendor_tries])
 
     async def record_attempt(self, otp_id: str, attempt: Attempt) -> None:
         """Append one failed vendor call to the attempt log; the log expires with the record."""

@@ -4,12 +4,16 @@ For each vendor of the route (``Settings.route``), in order: a vendor whose circ
 without a call, a temporary failure is retried on the same vendor after a
 backoff (up to that vendor's ``attempts``), an unavailable vendor is skipped at once, a rejection
 fails the OTP. Progress is kept in the OTP record, so a retried or redelivered job resumes where the
-last one stopped, and a send already delivered is never delivered again. The retry itself is
+last one stopped, and a send already delivered is never delivered again. Each job carries a job number:
+the store lets only the newest job of an OTP run (``OtpStore.claim``), so a job the broker hands out
+twice calls no vendor twice. A run that died mid-way (worker killed) is treated as an attempt whose
+outcome is unknown: the next run fails over rather than call that vendor again. The retry itself is
 scheduled by the task (``RetryLater``), the only place that retries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -18,8 +22,8 @@ from datetime import UTC, datetime
 
 from config import ProviderSettings, Settings
 from dispatcher import codes
-from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent
-from dispatcher.store import DeliveryState, OtpStore
+from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent, SendJob
+from dispatcher.store import ClaimKind, DeliveryState, OtpStore
 from workers.breaker import CircuitBreakers, Outcome
 from workers.metrics import ATTEMPTS, CIRCUIT_OPEN, FAILOVERS, LATENCY, RETRIES
 from workers.providers import OutcomeUnknown, OutgoingOtp, Provider, ProviderError, Rejected, VendorUnavailable
@@ -42,8 +46,9 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
-    """Run the job again in ``countdown`` seconds, unless the OTP expires first."""
+    """Queue ``job`` to run in ``countdown`` seconds, unless the OTP expires first."""
 
+    job: SendJob
     countdown: float
     expires_at: float
 
@@ -67,22 +72,36 @@ class Deliverer:
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self.lease_seconds = sum(p.timeout for p in settings.enabled_providers) + LEASE_MARGIN
 
-    async def deliver(self, otp_id: str) -> RetryLater | Finished | None:
-        """Make one pass at the OTP's current send; None when there was nothing (more) to do."""
-        state = await self._store.delivery_state(otp_id)
-        if state is None or not state.pending(time.time()):
-            return None
-        lease = await self._store.acquire_lease(otp_id, self.lease_seconds)
-        if lease is None:
-            return RetryLater(BUSY_RETRY, state.expires_at)
-        try:
-            return await self._walk_chain(state)
-        finally:
-            await self._store.release_lease(otp_id, lease)
+    async def deliver_all(self, jobs: list[SendJob]) -> list[RetryLater | Finished | BaseException | None]:
+        """Run a batch of jobs concurrently; a run that raised gives its exception in its place."""
+        return await asyncio.gather(*(self.deliver(job) for job in jobs), return_exceptions=True)
 
-    async def _walk_chain(self, state: DeliveryState) -> RetryLater | Finished | None:
+    async def deliver(self, job: SendJob) -> RetryLater | Finished | None:
+        """Make one pass at the OTP's current send; None when there was nothing (more) to do."""
+        claim = await self._store.claim(job.otp_id, job.job_seq, self.lease_seconds, time.time())
+        if claim.kind is ClaimKind.SKIP:
+            return None
+        if claim.kind is ClaimKind.BUSY:
+            return RetryLater(job, BUSY_RETRY, claim.expires_at)
+        assert claim.state is not None
+        if claim.kind is ClaimKind.POISON:
+            log.error("otp %s: its delivery runs kept dying; failed for good", job.otp_id)
+            return Finished(PostbackEvent.FAILED, claim.state.failure_url is not None)
+        try:
+            return await self._walk_chain(claim.state, crashed=claim.kind is ClaimKind.CRASHED)
+        finally:
+            await self._store.release(job.otp_id, claim.lease)
+
+    async def _walk_chain(self, state: DeliveryState, *, crashed: bool) -> RetryLater | Finished | None:
         route = self._settings.route(state.recipient, state.route_first)
         position, tries = state.chain_pos, state.vendor_tries
+        if crashed and position < len(route):
+            # The last run died mid-way, maybe after its request left: never call that vendor twice for one send.
+            unknown = AttemptOutcome.OUTCOME_UNKNOWN
+            await self._log_attempt(state, route[position].name, time.time(), unknown, "WORKER_LOST")
+            FAILOVERS.labels(route[position].name).inc()
+            position, tries = position + 1, 0
+            await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
         while position < len(route):
             vendor = route[position]
             provider = self._providers[vendor.name]
@@ -110,9 +129,13 @@ class Deliverer:
                 await self._breaker(vendor, Outcome.FAILURE)
                 tries += 1
                 if tries < vendor.attempts:
-                    await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
+                    job_seq = await self._store.save_progress(
+                        state.otp_id, state.send_seq, position, tries, next_job=True
+                    )
+                    if not job_seq:
+                        return None  # a resend replaced this send; its own job carries on
                     RETRIES.labels(vendor.name).inc()
-                    return RetryLater(backoff(vendor, tries), state.expires_at)
+                    return RetryLater(SendJob(state.otp_id, job_seq), backoff(vendor, tries), state.expires_at)
                 FAILOVERS.labels(vendor.name).inc()
                 position, tries = position + 1, 0
             else:

@@ -1,4 +1,9 @@
-"""The Celery tasks. Jobs carry only ids; retries are scheduled here and nowhere else."""
+"""The Celery tasks. Jobs carry only ids; retries are scheduled here and nowhere else.
+
+A send job carries a batch of OTPs (the API coalesces the sends that arrive while it publishes), and
+a worker delivers them concurrently on its process's event loop; a retry goes back on the queue as a
+job of its own, for its one OTP.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from celery import Celery, Task
 
 from config import Settings
 from dispatcher.constants import POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
-from dispatcher.schemas import PostbackEvent
+from dispatcher.schemas import PostbackEvent, SendJob
 from workers.delivery import Finished
 from workers.metrics import FINISHED
 from workers.runtime import current_runtime
@@ -31,21 +36,30 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     longest_wait = min(3600.0, settings.visibility_timeout / 2)
 
     @app.task(name=SEND_TASK, bind=True, max_retries=MAX_RETRIES, ignore_result=True, queue=SEND_QUEUE)
-    def send_otp(self: Task, otp_id: str) -> None:
-        """Deliver the current send of one OTP through the provider chain (safe to run twice)."""
+    def send_otp(self: Task, jobs: list[list[str | int]]) -> None:
+        """Deliver the current send of each OTP of the batch through the provider chain, concurrently
+        (safe to run twice). ``jobs`` holds ``SendJob`` pairs: an otp_id and its job number."""
         runtime = current_runtime(settings)
+        batch = [SendJob(str(otp_id), int(job_seq)) for otp_id, job_seq in jobs]
         try:
-            outcome = runtime.run(runtime.deliverer.deliver(otp_id))
+            outcomes = runtime.run(runtime.deliverer.deliver_all(batch))
         except Exception as exc:
-            log.warning("otp %s: delivery run failed (%s); trying again", otp_id, type(exc).__name__)
+            log.warning("delivery run of %d OTPs failed (%s); trying again", len(batch), type(exc).__name__)
             raise self.retry(countdown=ERROR_RETRY_DELAY, exc=exc) from exc
-        if isinstance(outcome, Finished):
-            FINISHED.labels(outcome.event.value).inc()
-            if outcome.postback:
-                send_postback.apply_async((otp_id, outcome.event.value, time.time()))
-        elif outcome is not None:
-            expires = datetime.fromtimestamp(outcome.expires_at, tz=UTC)
-            raise self.retry(countdown=outcome.countdown, expires=expires)
+        failed = []
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.warning("otp %s: delivery run failed (%s); trying again", job.otp_id, type(outcome).__name__)
+                failed.append(job)
+            elif isinstance(outcome, Finished):
+                FINISHED.labels(outcome.event.value).inc()
+                if outcome.postback:
+                    send_postback.apply_async((job.otp_id, outcome.event.value, time.time()))
+            elif outcome is not None:
+                expires = datetime.fromtimestamp(outcome.expires_at, tz=UTC)
+                send_otp.apply_async(([outcome.job],), countdown=outcome.countdown, expires=expires)
+        if failed:
+            raise self.retry(args=[failed], countdown=ERROR_RETRY_DELAY)
 
     @app.task(name=POSTBACK_TASK, bind=True, max_retries=None, ignore_result=True, queue=POSTBACK_QUEUE)
     def send_postback(self: Task, otp_id: str, event: str, first_try: float) -> None:

@@ -11,10 +11,11 @@ import pytest
 import redis
 
 from dispatcher import codes
+from dispatcher.constants import lease_key
 from dispatcher.errors import ResendRefused, ServiceUnavailable, UnknownOtp
 from dispatcher.schemas import Attempt, AttemptOutcome, OtpStatus, VerifyStatus
 from dispatcher.sealing import Sealer
-from dispatcher.store import NewOtp, OtpStore, connect
+from dispatcher.store import FIRST_JOB, MAX_CRASHES, ClaimKind, NewOtp, OtpStore, connect
 
 KEY = codes.code_key("secret")
 NOW = time.time()
@@ -217,7 +218,7 @@ async def test_a_resend_counts_and_starts_a_new_send(store: OtpStore) -> None:
     resent = await store.resend(otp_id, NOW)
     state = await store.delivery_state(otp_id)
 
-    assert resent.resend_count == 1
+    assert (resent.resend_count, resent.job_seq) == (1, FIRST_JOB + 1)
     assert state is not None
     assert (state.send_seq, state.recipient, state.content) == (2, "+33612345678", "Your code is {}")
 
@@ -264,7 +265,8 @@ async def test_a_send_is_delivered_once_only(store: OtpStore) -> None:
     assert not await store.mark_delivered(otp_id, 1, "", attempt("console"))
     state = await store.delivery_state(otp_id)
     assert state is not None
-    assert (state.vendor, state.reference, state.pending(NOW)) == ("d7", "ref-1", False)
+    assert (state.vendor, state.reference, state.delivered_seq) == ("d7", "ref-1", 1)
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.SKIP
 
 
 async def test_a_failed_first_send_fails_the_otp(store: OtpStore) -> None:
@@ -285,13 +287,71 @@ async def test_a_failed_resend_keeps_an_earlier_delivered_code_valid(store: OtpS
     assert await verify(store, otp_id, "123456") == VerifyStatus.APPROVED
 
 
-async def test_only_one_worker_holds_the_lease(store: OtpStore) -> None:
-    first = await store.acquire_lease("otp-lease", 5)
+async def test_a_claim_runs_with_the_unsealed_state(store: OtpStore) -> None:
+    otp_id = await new_otp(store)
 
-    assert first is not None
-    assert await store.acquire_lease("otp-lease", 5) is None
-    await store.release_lease("otp-lease", first)
-    assert await store.acquire_lease("otp-lease", 5) is not None
+    claim = await store.claim(otp_id, FIRST_JOB, 5, NOW)
+
+    assert claim.kind is ClaimKind.RUN
+    assert claim.state is not None
+    assert (claim.state.recipient, claim.state.send_seq) == ("+33612345678", 1)
+
+
+async def test_only_one_run_holds_the_lease(store: OtpStore) -> None:
+    otp_id = await new_otp(store)
+    first = await store.claim(otp_id, FIRST_JOB, 5, NOW)
+
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.BUSY
+    await store.release(otp_id, first.lease)
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.RUN
+
+
+async def test_a_job_older_than_the_queued_retry_does_nothing(store: OtpStore) -> None:
+    otp_id = await new_otp(store)
+    run = await store.claim(otp_id, FIRST_JOB, 5, NOW)
+    retry_job = await store.save_progress(otp_id, 1, 0, 1, next_job=True)
+    await store.release(otp_id, run.lease)
+
+    assert retry_job == FIRST_JOB + 1
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.SKIP
+    assert (await store.claim(otp_id, retry_job, 5, NOW)).kind is ClaimKind.RUN
+
+
+async def test_progress_of_a_send_a_resend_replaced_queues_nothing(store: OtpStore) -> None:
+    otp_id = await new_otp(store, resend_delay=0)
+    await store.resend(otp_id, NOW)
+
+    assert await store.save_progress(otp_id, 1, 0, 1, next_job=True) == 0
+
+
+async def test_nothing_runs_for_an_expired_otp(store: OtpStore) -> None:
+    otp_id = await new_otp(store, expiry=600)
+
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW + 600)).kind is ClaimKind.SKIP
+
+
+async def test_a_run_after_one_that_died_holding_the_lease_is_told_so(
+    store: OtpStore, redis_client: redis.Redis
+) -> None:
+    otp_id = await new_otp(store)
+    await store.claim(otp_id, FIRST_JOB, 5, NOW)  # dies: never released
+    redis_client.delete(lease_key(otp_id))  # its lease runs out
+
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.CRASHED
+
+
+async def test_an_otp_whose_runs_keep_dying_fails_for_good(store: OtpStore, redis_client: redis.Redis) -> None:
+    otp_id = await new_otp(store)
+    kinds = []
+    for _ in range(MAX_CRASHES + 1):
+        kinds.append((await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind)
+        redis_client.delete(lease_key(otp_id))  # each run dies holding its lease, which runs out
+
+    report = await store.report(otp_id, NOW)
+    assert kinds == [ClaimKind.RUN] + [ClaimKind.CRASHED] * (MAX_CRASHES - 1) + [ClaimKind.POISON]
+    assert report.status is OtpStatus.FAILED
+    assert "died" in str(report.failure_reason)
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.SKIP
 
 
 async def test_redis_down_is_service_unavailable_within_the_timeout() -> None:

@@ -76,7 +76,7 @@ async def test_flower_shows_the_send_task_with_only_the_otp_id(flower: str, api:
 
     task = next(iter(tasks.values()))
     assert task["name"] == "otp.send"
-    assert task["args"] == f"['{otp_id}']"
+    assert task["args"] == f"[[('{otp_id}', 1)]]"  # a batch of (otp_id, job number) pairs, here of one
     assert recipient[1:] not in everything
     assert code not in everything
 

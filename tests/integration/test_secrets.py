@@ -59,7 +59,7 @@ async def test_no_number_and_no_code_reach_redis_or_the_broker(api: Api, stack: 
 
     bodies = job_bodies(commands)
     assert bodies, "the send job was not seen on the broker"
-    assert all(body[:2] == [[otp_id], {}] for body in bodies)  # type: ignore[index]
+    assert all(body[:2] == [[[[otp_id, 1]]], {}] for body in bodies)  # type: ignore[index]
     everything = "\n".join(commands) + json.dumps(bodies)
     assert recipient[1:] not in everything
     assert f" {code}" not in everything
