@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import subprocess
@@ -25,6 +26,8 @@ START_TIMEOUT = 30.0
 POSTBACK_SECRET = "postback-test-secret"
 WAIT_TIMEOUT = 15.0
 CODE_VENDORS = ("d7", "octopush", "messagecentral")
+FLOWER_PASSWORD = "flower-test-password"
+FLOWER_AUTH = {"Authorization": "Basic " + base64.b64encode(f"admin:{FLOWER_PASSWORD}".encode()).decode()}
 
 
 @dataclass

@@ -1,50 +1,12 @@
 """Flower, as ``otp-dispatcher flower`` runs it: behind basic auth, showing tasks by id only."""
 
-import base64
-import json
-import subprocess
-import time
 import urllib.request
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
 
-from tests.support import Api, Stack, random_number, start_process, wait_for
+from tests.support import FLOWER_AUTH, Api, Stack, random_number, start_process, wait_for
 from workers.embedded_redis import free_port
-
-PASSWORD = "flower-test-password"
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()}
-
-
-def worker_online(url: str) -> bool:
-    """Whether Flower has seen a worker's heartbeat, so its event receiver is connected."""
-    request = urllib.request.Request(url + "/api/workers?status=true", headers=AUTH)
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return any(json.load(response).values())
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def flower(stack: Stack) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = stack.env | {"OTP_FLOWER_PORT": str(port), "OTP_FLOWER_PASSWORD": PASSWORD}
-    process = start_process("flower", env, stack.logs, ready=lambda log: "Visit me at" in log)
-    deadline = time.monotonic() + 30
-    while not worker_online(url):
-        assert time.monotonic() < deadline, "Flower never saw the worker online"
-        time.sleep(0.2)
-    try:
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.mark.parametrize("path", ["/", "/tasks", "/workers", "/api/tasks", "/api/workers", "/api/queues/length"])
@@ -59,7 +21,7 @@ async def test_flower_shows_the_send_task_with_only_the_otp_id(flower: str, api:
     otp_id = await api.send(recipient=recipient, otp_type="alphanumeric", otp_code_length=10)
     await api.delivered(otp_id)
     code = (await api.inbox(recipient))["code"]
-    async with aiohttp.ClientSession(headers=AUTH) as session:
+    async with aiohttp.ClientSession(headers=FLOWER_AUTH) as session:
 
         async def seen() -> dict[str, dict[str, object]] | None:
             async with session.get(flower + "/api/tasks") as response:
