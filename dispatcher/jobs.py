@@ -35,6 +35,9 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
+            # Workers look for jobs of dead workers ten times per visibility timeout.
+            "unacked_restore_interval": max(1, settings.visibility_timeout // 10),
+            "unacked_restore_throttle": 1,
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
         },

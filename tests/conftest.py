@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +20,7 @@ import pytest
 import redis
 
 from dispatcher.constants import SEND_QUEUE, breaker_key, lease_key
-from tests.support import POSTBACK_SECRET, Api, Stack, start_process
+from tests.support import POSTBACK_SECRET, Api, Stack, listening, start_process
 from workers.devstack import sandbox_providers
 from workers.embedded_redis import EmbeddedRedis, free_port
 
@@ -65,8 +64,8 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "PYTHONUNBUFFERED": "1",
     }
     children = [
-        start_process("sandbox", env, logs, ready=lambda _: _listening(sandbox_port)),
-        start_process("api", env, logs, ready=lambda _: _listening(api_port)),
+        start_process("sandbox", env, logs, ready=lambda _: listening(sandbox_port)),
+        start_process("api", env, logs, ready=lambda _: listening(api_port)),
         start_process("worker", env, logs, ready=lambda log: "ready." in log, extra=["--", "--concurrency=16"]),
     ]
     try:
@@ -103,11 +102,3 @@ async def api(stack: Stack, redis_client: redis.Redis) -> AsyncIterator[Api]:
         client = Api(stack, session, redis_client)
         await client.reset_sandbox()
         yield client
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False

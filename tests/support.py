@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -88,7 +89,7 @@ class Api:
         assert status == 200, answer
         return dict(answer)
 
-    async def delivered(self, otp_id: str, count: int = 1) -> dict[str, Any]:
+    async def delivered(self, otp_id: str, count: int = 1, within: float = WAIT_TIMEOUT) -> dict[str, Any]:
         """The report once ``count`` sends of the OTP were delivered (or it stopped being OPEN), and
         no worker is busy with it any more (its lease is released)."""
 
@@ -98,7 +99,7 @@ class Api:
             finished = len(sends) >= count or report["status"] != "OPEN"
             return report if finished and not self.redis.exists(lease_key(otp_id)) else None
 
-        return await wait_for(done)
+        return await wait_for(done, within)
 
     async def inbox(self, recipient: str) -> dict[str, Any]:
         async with self.session.get(f"{self.stack.sandbox_url}/inbox/{recipient}") as response:
@@ -158,21 +159,44 @@ def start_process(
     while not ready(log_path.read_text(errors="replace")):
         if child.poll() is not None or time.monotonic() > deadline:
             child.kill()
+            child.wait()
             raise RuntimeError(f"{command} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
         time.sleep(0.05)
     return child
 
 
-def extra_worker(stack: Stack, node: str) -> subprocess.Popen[bytes]:
-    """Another worker beside the session's, named ``<node>@<host>``, logging to ``<node>-worker.log``."""
+def extra_worker(
+    stack: Stack, node: str, env: dict[str, str] | None = None, concurrency: int = 8
+) -> subprocess.Popen[bytes]:
+    """Another worker beside the session's, named ``<node>@<host>``, logging to ``<node>-worker.log``;
+    ``env`` overrides the stack's settings for it alone."""
     return start_process(
         "worker",
-        stack.env | {"OTP_WORKER_METRICS_PORT": "0"},  # the session's worker has the port
+        stack.env | {"OTP_WORKER_METRICS_PORT": "0"} | (env or {}),  # the session's worker has the port
         stack.logs,
         ready=lambda log: "ready." in log,
-        extra=["--", "--concurrency=8", "-n", f"{node}@%h"],
+        extra=["--", f"--concurrency={concurrency}", "-n", f"{node}@%h"],
         name=f"{node}-worker",
     )
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a child process, killing it if it does not exit within 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def control_app(stack: Stack) -> Celery:

@@ -1,9 +1,11 @@
 """Delivery through the worker: failover, retries, the attempt log, and what a job carries."""
 
+import json
 import time
 
+from dispatcher.constants import SEND_QUEUE
 from dispatcher.store import connect
-from tests.support import Api, Stack, random_number
+from tests.support import Api, Stack, consume_only, control_app, random_number, wait_for
 from workers.breaker import CircuitBreakers, Outcome
 
 
@@ -136,3 +138,30 @@ async def test_nothing_is_delivered_once_the_otp_has_expired(api: Api) -> None:
     assert report["status"] == "EXPIRED"
     assert [(a["vendor"], a["outcome"]) for a in report["attempts"]] == [("d7", "OUTCOME_UNKNOWN")]
     assert "octopush" not in await api.calls()
+
+
+async def test_a_job_still_queued_when_its_otp_expires_is_revoked_unsent(api: Api, stack: Stack) -> None:
+    app = control_app(stack)
+    try:
+        consume_only(app, "nobody@")  # the job waits in the queue
+        otp_id = await api.send(expiry=1)
+        task_id = json.loads(api.redis.lindex(SEND_QUEUE, 0) or "{}")["headers"]["id"]
+
+        async def expired() -> bool | None:
+            return True if (await api.report(otp_id))["status"] == "EXPIRED" else None
+
+        await wait_for(expired)
+        consume_only(app, "otp@")
+
+        worker_log = stack.logs / "worker.log"
+
+        async def revoked() -> bool | None:
+            return True if f"Discarding revoked task: otp.send[{task_id}]" in worker_log.read_text() else None
+
+        await wait_for(revoked)
+    finally:
+        consume_only(app, "otp@")
+        app.close()
+
+    assert (await api.report(otp_id))["attempts"] == []
+    assert await api.calls() == {}
