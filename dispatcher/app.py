@@ -80,7 +80,8 @@ def _auth(tokens: tuple[bytes, ...]) -> Middleware:
         if request.path in PUBLIC_PATHS:
             return await handler(request)
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        token = presented.strip().encode(errors="surrogateescape")  # aiohttp keeps undecodable bytes so
+        # aiohttp keeps bytes that are not UTF-8 as surrogates: encode them back rather than fail with a 500
+        token = presented.strip().encode(errors="surrogateescape")
         if scheme.lower() != "bearer" or not _known(token, tokens):
             raise Unauthorized(_UNAUTHORIZED_MESSAGE)
         request[TOKEN_HASH] = hashlib.sha256(token).hexdigest()[:16]

@@ -146,7 +146,13 @@ class Postback(BaseModel):
     attempts: list[Attempt]
 
 
-class Liveness(BaseModel):
+class _Closed(BaseModel):
+    """An answer whose schema forbids other fields, so one added by mistake (an echoed input) fails the API tests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Liveness(_Closed):
     """``GET /healthz``: the process serves HTTP."""
 
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
@@ -154,7 +160,7 @@ class Liveness(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-class Readiness(BaseModel):
+class Readiness(_Closed):
     """``GET /readyz``: Redis, the records and the broker, answers."""
 
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
@@ -162,7 +168,7 @@ class Readiness(BaseModel):
     status: Literal["ready"] = "ready"
 
 
-class ValidationProblem(BaseModel):
+class ValidationProblem(_Closed):
     """One item of D7's 422 list: where the problem is, what it is, and its kind (never the input)."""
 
     loc: list[str | int]
@@ -170,19 +176,19 @@ class ValidationProblem(BaseModel):
     type: str
 
 
-class ValidationErrorBody(BaseModel):
+class ValidationErrorBody(_Closed):
     """D7's answer to a request that does not validate (422)."""
 
     detail: list[ValidationProblem]
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(_Closed):
     code: str = Field(description="stable, e.g. RESEND_TOO_SOON")
     message: str
     otp_id: str | None = Field(None, description="OTP_IN_FLIGHT only: the OTP already open for the number")
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(_Closed):
     """D7's answer to every other refused request: one stable ``code`` and a message."""
 
     detail: ErrorDetail
