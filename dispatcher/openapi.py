@@ -8,7 +8,7 @@ route of the app is in it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any
 
@@ -100,12 +100,8 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
         },
     ),
     ("POST", "/verify/v1/otp/verify-otp"): _VERIFY,
-    ("POST", "/verify/v1/verify-otp"): _Operation(
-        "verifyOtpAtD7Heading",
-        f"{_VERIFY.summary} (the path in the heading of D7's page)",
-        _VERIFY.answer,
-        _VERIFY.body,
-        _VERIFY.refusals,
+    ("POST", "/verify/v1/verify-otp"): replace(
+        _VERIFY, operation_id="verifyOtpAtD7Heading", summary=f"{_VERIFY.summary} (the path in D7's page heading)"
     ),
     ("GET", "/verify/v1/report/{otp_id}"): _Operation(
         "report",
@@ -128,13 +124,12 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route in ``OPERATIONS``."""
-    keys: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ValidationErrorBody, "serialization")]
-    keys.append((ErrorBody, "serialization"))
-    for operation in OPERATIONS.values():
-        if operation.body is not None:
-            keys.append((operation.body, "validation"))
-        if operation.answer is not None:
-            keys.append((operation.answer, "serialization"))
+    keys: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (ValidationErrorBody, "serialization"),
+        (ErrorBody, "serialization"),
+        *((operation.body, "validation") for operation in OPERATIONS.values() if operation.body),
+        *((operation.answer, "serialization") for operation in OPERATIONS.values() if operation.answer),
+    ]
     refs, definitions = models_json_schema(list(dict.fromkeys(keys)), ref_template=REF_TEMPLATE)
     paths: dict[str, dict[str, Any]] = {}
     for (method, path), operation in OPERATIONS.items():
@@ -196,15 +191,15 @@ def _operation(path: str, operation: _Operation, refs: _Refs) -> dict[str, Any]:
     return document
 
 
-def _refusal(
-    status: int,
-    description: str,
-    idempotency_key: bool,
-    refs: _Refs,
-) -> dict[str, Any]:
+def _refusal(status: int, description: str, idempotency_key: bool, refs: _Refs) -> dict[str, Any]:
     """A refusal in D7's shape: the 422 list, or ``{code, message}`` (also a reused Idempotency-Key's 422)."""
     invalid, refused = refs[ValidationErrorBody, "serialization"], refs[ErrorBody, "serialization"]
-    schema = refused if status != 422 else {"anyOf": [invalid, refused]} if idempotency_key else invalid
+    if status != 422:
+        schema = refused
+    elif idempotency_key:
+        schema = {"anyOf": [invalid, refused]}
+    else:
+        schema = invalid
     response: dict[str, Any] = {"description": description, "content": _json(schema)}
     if status == 429:
         retry_after = {"required": True, "schema": {"type": "integer", "minimum": 1}}

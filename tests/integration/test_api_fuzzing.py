@@ -18,9 +18,10 @@ POSTBACK_URLS = ("success_url", "failure_url")
 CONFIG = schemathesis.Config.from_dict(
     {
         "checks": {
-            # Both judge whether the API accepts what the schema allows. It accepts more on purpose
-            # (D7's numbers as strings, null for a default), and refuses some valid bodies by rules a
-            # JSON schema does not state (content or template_id, a code strong enough for the policy).
+            # Both judge whether the API accepts exactly what the schema allows. It accepts more on purpose
+            # (D7's numbers as strings, null for a default), refuses some valid bodies by rules a JSON
+            # schema does not state (content or template_id, a code strong enough for the policy), and
+            # this test puts back the token and takes out postback URLs that a case may have negated.
             "positive_data_acceptance": {"enabled": False},
             "negative_data_rejection": {"enabled": False},
         },
