@@ -24,4 +24,4 @@ test: lint
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .otp-dispatcher .mypy_cache .ruff_cache
+	rm -rf $(VENV) .otp-dispatcher .mypy_cache .ruff_cache .hypothesis

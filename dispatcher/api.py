@@ -6,21 +6,37 @@ import json
 import logging
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from dispatcher.errors import InvalidRequest
 from dispatcher.guards import Caller
 from dispatcher.metrics import QUEUE_DEPTH, SENDS_ACCEPTED, VERIFICATIONS
-from dispatcher.schemas import OtpId, ResendOtpRequest, SendOtpRequest, VerifyOtpRequest
+from dispatcher.schemas import (
+    IdempotencyKey,
+    Liveness,
+    OtpId,
+    Readiness,
+    ResendOtpRequest,
+    SendOtpRequest,
+    VerifyOtpRequest,
+)
 from dispatcher.sealing import mask_number
 from dispatcher.service import OtpService
 
 SERVICE = web.AppKey("service", OtpService)
+OPENAPI = web.AppKey("openapi", str)
+"""The OpenAPI document of this API, as JSON text, built once by ``create_app``."""
 TOKEN_HASH = web.RequestKey("token_hash", str)
 """Request key under which the auth middleware leaves a short hash of the caller's token."""
-MAX_IDEMPOTENCY_KEY = 255
+MAX_BODY_BYTES = 16 * 1024
+"""A send-otp body is well under 2 KiB; anything far larger is refused before it is parsed."""
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+"""Routes served without a token."""
+
+_OTP_ID: TypeAdapter[str] = TypeAdapter(OtpId)
+_IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -31,9 +47,8 @@ _Body = TypeVar("_Body", bound=BaseModel)
 async def send_otp(request: web.Request) -> web.Response:
     body = await _parse(request, SendOtpRequest)
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
-        problem = {"loc": ["header", "Idempotency-Key"], "msg": "1 to 255 characters", "type": "value_error"}
-        raise InvalidRequest([problem])
+    if key is not None:
+        key = _validate(_IDEMPOTENCY_KEY, key, "header", "Idempotency-Key")
     answer = await request.app[SERVICE].send(body, _caller(request), key)
     SENDS_ACCEPTED.labels("send").inc()
     log.info("otp %s accepted for %s", answer.otp_id, mask_number(body.recipient), extra={"otp_id": answer.otp_id})
@@ -61,14 +76,14 @@ async def verify_otp(request: web.Request) -> web.Response:
 
 @routes.get("/verify/v1/report/{otp_id}")
 async def report(request: web.Request) -> web.Response:
-    otp_id = _path_otp_id(request.match_info["otp_id"])
+    otp_id = _validate(_OTP_ID, request.match_info["otp_id"], "path", "otp_id")
     return _json(await request.app[SERVICE].report(otp_id))
 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: the process serves HTTP (no token needed)."""
-    return web.json_response({"status": "ok"})
+    return _json(Liveness())
 
 
 @routes.get("/metrics")
@@ -83,7 +98,13 @@ async def metrics(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: Redis, which holds the records and is the broker, answers (no token needed)."""
     await request.app[SERVICE].ping()
-    return web.json_response({"status": "ready"})
+    return _json(Readiness())
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    """This API's OpenAPI document (no token needed)."""
+    return web.json_response(text=request.app[OPENAPI])
 
 
 def _caller(request: web.Request) -> Caller:
@@ -92,26 +113,34 @@ def _caller(request: web.Request) -> Caller:
 
 
 async def _parse(request: web.Request, model: type[_Body]) -> _Body:
-    """The request body as ``model``, or ``InvalidRequest`` with D7's ``detail`` items."""
+    """The request body as ``model``, or ``InvalidRequest`` with D7's ``detail`` items.
+
+    Like D7, a body without a Content-Type is read as JSON; one with another Content-Type is refused.
+    """
+    if hdrs.CONTENT_TYPE in request.headers and not _is_json(request.content_type):
+        raise InvalidRequest.at(["header", "Content-Type"], "The body must be JSON (application/json)", "content_type")
     raw = await request.read()
     try:
         data: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest([{"loc": ["body"], "msg": "Body is not valid JSON", "type": "json_invalid"}]) from None
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deeper than Python's stack
+        raise InvalidRequest.at(["body"], "Body is not valid JSON", "json_invalid") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest.from_validation(exc, "body") from None
 
 
-def _path_otp_id(value: str) -> str:
-    class _Path(BaseModel):
-        otp_id: OtpId
+def _is_json(content_type: str) -> bool:
+    kind, _, subtype = content_type.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
+
+def _validate(adapter: TypeAdapter[str], value: str, *where: str) -> str:
+    """``value`` validated by ``adapter``, or ``InvalidRequest`` located at ``where``."""
     try:
-        return _Path(otp_id=value).otp_id
+        return adapter.validate_python(value)
     except ValidationError as exc:
-        raise InvalidRequest.from_validation(exc, "path") from None
+        raise InvalidRequest.from_validation(exc, *where) from None
 
 
 def _json(model: BaseModel) -> web.Response:

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from config import Settings
-from dispatcher.api import SERVICE, TOKEN_HASH, routes
+from dispatcher.api import MAX_BODY_BYTES, OPENAPI, PUBLIC_PATHS, SERVICE, TOKEN_HASH, routes
 from dispatcher.errors import Conflict, CountryNotAllowed, DispatcherError, InvalidRequest, RateLimited, Unauthorized
 from dispatcher.metrics import REFUSALS
+from dispatcher.openapi import openapi_document
+from dispatcher.schemas import ErrorBody, ErrorDetail, ValidationErrorBody
 from dispatcher.service import CodeChecker, OtpService
 
-MAX_BODY_BYTES = 16 * 1024
-"""A send-otp body is well under 2 KiB; anything far larger is refused before it is parsed."""
-
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 log = logging.getLogger(__name__)
 
 _UNAUTHORIZED_MESSAGE = "It looks like your requests were failed due to a missing or invalid 'Access Token'."
@@ -31,6 +30,7 @@ def create_app(settings: Settings, checker: CodeChecker | None) -> web.Applicati
     tokens = tuple(token.get_secret_value().encode() for token in settings.api_tokens)
     app = web.Application(middlewares=[_errors, _auth(tokens)], client_max_size=MAX_BODY_BYTES)
     app.add_routes(routes)
+    app[OPENAPI] = json.dumps(openapi_document())
 
     async def service(app: web.Application) -> AsyncIterator[None]:
         app[SERVICE] = OtpService.connect(settings, checker)
@@ -44,14 +44,14 @@ def create_app(settings: Settings, checker: CodeChecker | None) -> web.Applicati
 def error_body(error: DispatcherError) -> web.Response:
     """D7's error shapes: a list of ``{"loc", "msg", "type"}`` for 422, ``{"code", "message"}`` otherwise."""
     if isinstance(error, InvalidRequest):
-        return web.json_response({"detail": error.errors}, status=error.status)
-    detail: dict[str, str] = {"code": error.code, "message": error.message}
+        return _body(ValidationErrorBody(detail=error.errors), error.status)
     headers: dict[str, str] = {}
-    if isinstance(error, Conflict) and error.otp_id:
-        detail["otp_id"] = error.otp_id
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
-    return web.json_response({"detail": detail}, status=error.status, headers=headers)
+    otp_id = error.otp_id if isinstance(error, Conflict) else None
+    return _body(
+        ErrorBody(detail=ErrorDetail(code=error.code, message=error.message, otp_id=otp_id)), error.status, headers
+    )
 
 
 @web.middleware
@@ -67,7 +67,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _http_error(exc.status, exc.reason.upper().replace(" ", "_"), exc.reason)
+        allow = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else {}  # on a 405
+        return _http_error(exc.status, exc.reason.upper().replace(" ", "_"), exc.reason, allow)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return _http_error(500, "INTERNAL_ERROR", "Something went wrong on our side; the request was not processed.")
@@ -79,7 +80,8 @@ def _auth(tokens: tuple[bytes, ...]) -> Middleware:
         if request.path in PUBLIC_PATHS:
             return await handler(request)
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        token = presented.strip().encode()
+        # aiohttp keeps bytes that are not UTF-8 as surrogates: encode them back rather than fail with a 500
+        token = presented.strip().encode(errors="surrogateescape")
         if scheme.lower() != "bearer" or not _known(token, tokens):
             raise Unauthorized(_UNAUTHORIZED_MESSAGE)
         request[TOKEN_HASH] = hashlib.sha256(token).hexdigest()[:16]
@@ -96,5 +98,9 @@ def _known(presented: bytes, tokens: tuple[bytes, ...]) -> bool:
     return found
 
 
-def _http_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"detail": {"code": code, "message": message}}, status=status)
+def _http_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return _body(ErrorBody(detail=ErrorDetail(code=code, message=message)), status, headers)
+
+
+def _body(body: ValidationErrorBody | ErrorBody, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(text=body.model_dump_json(exclude_none=True), status=status, headers=headers)

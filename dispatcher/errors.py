@@ -15,9 +15,9 @@ DispatcherError                the root; ``code`` is stable, ``status`` is the H
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ValidationError
+
+from dispatcher.schemas import ValidationProblem
 
 
 class DispatcherError(Exception):
@@ -39,16 +39,21 @@ class InvalidRequest(DispatcherError):
     status = 422
     code = "VALIDATION_ERROR"
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[ValidationProblem]) -> None:
         self.errors = errors
-        super().__init__("; ".join(str(error["msg"]) for error in errors))
+        super().__init__("; ".join(error.msg for error in errors))
+
+    @classmethod
+    def at(cls, loc: list[str | int], msg: str, kind: str = "value_error") -> InvalidRequest:
+        """One problem, at ``loc``."""
+        return cls([ValidationProblem(loc=loc, msg=msg, type=kind)])
 
     @classmethod
     def from_validation(cls, exc: ValidationError, *where: str) -> InvalidRequest:
         """Pydantic's errors in D7's shape, without echoing the input (it may hold a phone number)."""
         return cls(
             [
-                {"loc": [*where, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+                ValidationProblem(loc=[*where, *error["loc"]], msg=error["msg"], type=error["type"])
                 for error in exc.errors(include_url=False, include_input=False, include_context=False)
             ]
         )

@@ -18,6 +18,7 @@ from config import OtpType
 E164 = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{7,14}$")]
 OtpId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[0-9a-f-]+$")]
 OtpCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z]{4,12}$")]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 DEFAULT_ORIGINATOR = "Verify"
 CODE_PLACEHOLDER = "{}"
 
@@ -150,3 +151,51 @@ class Postback(BaseModel):
     expires_at: datetime
     sent_at: datetime
     attempts: list[Attempt]
+
+
+class _Closed(BaseModel):
+    """An answer whose schema forbids other fields, so one added by mistake (an echoed input) fails the API tests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Liveness(_Closed):
+    """``GET /healthz``: the process serves HTTP."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(_Closed):
+    """``GET /readyz``: Redis, the records and the broker, answers."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    status: Literal["ready"] = "ready"
+
+
+class ValidationProblem(_Closed):
+    """One item of D7's 422 list: where the problem is, what it is, and its kind (never the input)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(_Closed):
+    """D7's answer to a request that does not validate (422)."""
+
+    detail: list[ValidationProblem]
+
+
+class ErrorDetail(_Closed):
+    code: str = Field(description="stable, e.g. RESEND_TOO_SOON")
+    message: str
+    otp_id: str | None = Field(None, description="OTP_IN_FLIGHT only: the OTP already open for the number")
+
+
+class ErrorBody(_Closed):
+    """D7's answer to every other refused request: one stable ``code`` and a message."""
+
+    detail: ErrorDetail

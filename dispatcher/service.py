@@ -108,10 +108,10 @@ class OtpService:
         code_length = _or(request.otp_code_length, policy.otp_code_length)
         weakness = code_strength_problem(code_length, otp_type)
         if weakness:
-            raise InvalidRequest([{"loc": ["body", "otp_code_length"], "msg": weakness, "type": "value_error"}])
+            raise InvalidRequest.at(["body", "otp_code_length"], weakness)
         if (request.success_url or request.failure_url) and not self._postbacks:
             problem = "postbacks are off on this dispatcher (it has no OTP_POSTBACK_SECRET to sign them)"
-            raise InvalidRequest([{"loc": ["body", "success_url"], "msg": problem, "type": "value_error"}])
+            raise InvalidRequest.at(["body", "success_url"], problem)
         self._guards.check_country(request.recipient)
         recipient = self._guards.recipient(request.recipient)
         await self._guards.count_send(recipient, caller)

@@ -3,6 +3,7 @@
 import aiohttp
 import pytest
 
+from dispatcher.openapi import openapi_document
 from tests.support import Api, Stack, random_number
 
 
@@ -48,7 +49,9 @@ async def test_an_invalid_body_is_not_echoed_back(api: Api) -> None:
 
 async def test_malformed_json_is_a_422_not_a_500(api: Api, stack: Stack) -> None:
     async with api.session.post(
-        stack.api_url + "/verify/v1/otp/send-otp", data=b"{not json", headers=api.headers
+        stack.api_url + "/verify/v1/otp/send-otp",
+        data=b"{not json",
+        headers=api.headers | {"Content-Type": "application/json"},
     ) as response:
         body = await response.json()
 
@@ -126,3 +129,16 @@ async def test_the_api_refuses_plain_http_methods_it_does_not_serve(stack: Stack
 
 async def test_a_ready_api_says_so_without_a_token(api: Api) -> None:
     assert await api.get("/readyz", headers={}) == (200, {"status": "ready"})
+
+
+async def test_the_openapi_document_is_served_without_a_token(api: Api) -> None:
+    assert await api.get("/openapi.json", headers={}) == (200, openapi_document())
+
+
+async def test_a_wrong_method_is_a_405_naming_the_allowed_ones(api: Api, stack: Stack) -> None:
+    async with api.session.put(stack.api_url + "/healthz") as response:
+        body = await response.json()
+
+    assert response.status == 405
+    assert set(response.headers["Allow"].split(",")) == {"GET", "HEAD"}
+    assert body["detail"]["code"] == "METHOD_NOT_ALLOWED"

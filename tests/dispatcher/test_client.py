@@ -24,7 +24,7 @@ async def test_bad_input_raises_invalid_request_with_d7_items(stack: Stack) -> N
         with pytest.raises(InvalidRequest) as invalid:
             await client.send("0612345678", "Your code is {}")
 
-    assert invalid.value.errors[0]["loc"] == ["recipient"]
+    assert invalid.value.errors[0].loc == ["recipient"]
 
 
 async def test_a_vendor_code_cannot_be_verified_by_a_client_without_a_checker(api: Api, stack: Stack) -> None:

@@ -1,0 +1,215 @@
+"""The API's OpenAPI 3.1 document, built from the pydantic models its handlers validate and answer with.
+
+Request bodies are the models' validation schemas, answers and error bodies their serialization
+schemas, so the document describes exactly what ``dispatcher/api.py`` parses and ``dispatcher/app.py``
+renders. Served at ``GET /openapi.json``; ``tests/dispatcher/test_openapi.py`` checks that every
+route of the app is in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from importlib.metadata import version
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from dispatcher.api import MAX_BODY_BYTES, PUBLIC_PATHS
+from dispatcher.schemas import (
+    ErrorBody,
+    IdempotencyKey,
+    Liveness,
+    OtpId,
+    OtpReport,
+    Readiness,
+    ResendOtpRequest,
+    ResendOtpResponse,
+    SendOtpRequest,
+    SendOtpResponse,
+    ValidationErrorBody,
+    VerifyOtpRequest,
+    VerifyOtpResponse,
+)
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+SECURITY_SCHEME = "bearer"
+
+_INVALID = "The request does not validate: D7's list of `{loc, msg, type}` (malformed JSON and a non-JSON body too)."
+_UNAVAILABLE = "`SERVICE_UNAVAILABLE`: Redis or the broker did not answer within about two seconds."
+_RATE_LIMITED = (
+    "A send limit was reached: `RECIPIENT_LIMIT_REACHED`, `TOKEN_RATE_LIMITED`, `IP_RATE_LIMITED` or "
+    "`PREFIX_BLOCKED`; `Retry-After` says when to try again."
+)
+_UNKNOWN = "`MESSAGE_LOG_NOT_EXISTS`: no OTP has this id, or it is gone."
+_Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]
+"""A ``$ref`` to the schema of each (model, mode)."""
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """One route: what it reads, what it answers, and the refusals particular to it."""
+
+    operation_id: str
+    summary: str
+    answer: type[BaseModel] | None
+    """The 200 body; None: any JSON object, or Prometheus' text for ``text``."""
+    body: type[BaseModel] | None = None
+    refusals: dict[int, str] = field(default_factory=dict)
+    idempotency_key: bool = False
+    path_otp_id: bool = False
+    text: bool = False
+
+
+_VERIFY = _Operation(
+    "verifyOtp",
+    "Check a code: APPROVED, FAILED (also for an unknown otp_id), EXPIRED or ALREADY_VERIFIED",
+    VerifyOtpResponse,
+    VerifyOtpRequest,
+    {
+        503: f"{_UNAVAILABLE} Or `VENDOR_UNAVAILABLE`: the vendor that must check this code did not answer "
+        "(the attempt is not counted)."
+    },
+)
+
+OPERATIONS: dict[tuple[str, str], _Operation] = {
+    ("POST", "/verify/v1/otp/send-otp"): _Operation(
+        "sendOtp",
+        "Record an OTP and queue its delivery",
+        SendOtpResponse,
+        SendOtpRequest,
+        {
+            403: "`COUNTRY_NOT_ALLOWED`: the number's country is not on the allowlist.",
+            409: "`OTP_IN_FLIGHT` (with the open OTP's `otp_id`) or `REQUEST_IN_PROGRESS` (same Idempotency-Key).",
+            422: f"{_INVALID} Or `IDEMPOTENCY_KEY_REUSED`, in the `{{code, message}}` shape.",
+            429: _RATE_LIMITED,
+            503: _UNAVAILABLE,
+        },
+        idempotency_key=True,
+    ),
+    ("POST", "/verify/v1/otp/resend-otp"): _Operation(
+        "resendOtp",
+        "Send an open OTP again",
+        ResendOtpResponse,
+        ResendOtpRequest,
+        {
+            400: "`RESEND_TOO_SOON`, `RESEND_LIMIT_REACHED`, `OTP_EXPIRED` or `OTP_ALREADY_VERIFIED`.",
+            404: _UNKNOWN,
+            429: _RATE_LIMITED,
+            503: _UNAVAILABLE,
+        },
+    ),
+    ("POST", "/verify/v1/otp/verify-otp"): _VERIFY,
+    ("POST", "/verify/v1/verify-otp"): replace(
+        _VERIFY, operation_id="verifyOtpAtD7Heading", summary=f"{_VERIFY.summary} (the path in D7's page heading)"
+    ),
+    ("GET", "/verify/v1/report/{otp_id}"): _Operation(
+        "report",
+        "An OTP's status and every delivery attempt",
+        OtpReport,
+        refusals={404: _UNKNOWN, 503: _UNAVAILABLE},
+        path_otp_id=True,
+    ),
+    ("GET", "/healthz"): _Operation("healthz", "Liveness: the process serves HTTP", Liveness),
+    ("GET", "/readyz"): _Operation(
+        "readyz", "Readiness: Redis (records and broker) answers", Readiness, refusals={503: _UNAVAILABLE}
+    ),
+    ("GET", "/metrics"): _Operation(
+        "metrics", "Prometheus metrics of this API process", None, refusals={503: _UNAVAILABLE}, text=True
+    ),
+    ("GET", "/openapi.json"): _Operation("openapi", "This document", None),
+}
+"""Every route of the API, by method and path."""
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route in ``OPERATIONS``."""
+    keys: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (ValidationErrorBody, "serialization"),
+        (ErrorBody, "serialization"),
+        *((operation.body, "validation") for operation in OPERATIONS.values() if operation.body),
+        *((operation.answer, "serialization") for operation in OPERATIONS.values() if operation.answer),
+    ]
+    refs, definitions = models_json_schema(list(dict.fromkeys(keys)), ref_template=REF_TEMPLATE)
+    paths: dict[str, dict[str, Any]] = {}
+    for (method, path), operation in OPERATIONS.items():
+        paths.setdefault(path, {})[method.lower()] = _operation(path, operation, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "otp-dispatcher",
+            "version": version("otp-dispatcher"),
+            "description": "One-time passwords over SMS, in D7 Networks' Verify dialect.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": definitions["$defs"],
+            "securitySchemes": {SECURITY_SCHEME: {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{SECURITY_SCHEME: []}],
+    }
+
+
+def _operation(path: str, operation: _Operation, refs: _Refs) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": "OK"}
+    if operation.answer is not None:
+        answer["content"] = _json(refs[operation.answer, "serialization"])
+    elif operation.text:
+        answer["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    else:
+        answer["content"] = _json({"type": "object"})
+    refusals = dict(operation.refusals)
+    parameters: list[dict[str, Any]] = []
+    document: dict[str, Any] = {"operationId": operation.operation_id, "summary": operation.summary}
+    if path in PUBLIC_PATHS:
+        document["security"] = []
+    else:
+        refusals[401] = "`ACCESS_TOKEN_SIGNATURE_VERIFICATION_FAILED`: the bearer token is missing or unknown."
+    if operation.body is not None:
+        document["requestBody"] = {"required": True, "content": _json(refs[operation.body, "validation"])}
+        refusals[413] = f"`BODY_TOO_LARGE`: the body is over {MAX_BODY_BYTES} bytes."
+        refusals.setdefault(422, _INVALID)
+    if operation.path_otp_id:
+        parameters.append({"name": "otp_id", "in": "path", "required": True, "schema": _schema(OtpId)})
+        refusals.setdefault(422, _INVALID)
+    if operation.idempotency_key:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "The same key and body within 24 h answer the first answer and queue nothing.",
+                "schema": _schema(IdempotencyKey),
+            }
+        )
+    if parameters:
+        document["parameters"] = parameters
+    responses: dict[str, Any] = {"200": answer}
+    for status in sorted(refusals):
+        responses[str(status)] = _refusal(status, refusals[status], operation.idempotency_key, refs)
+    document["responses"] = responses
+    return document
+
+
+def _refusal(status: int, description: str, idempotency_key: bool, refs: _Refs) -> dict[str, Any]:
+    """A refusal in D7's shape: the 422 list, or ``{code, message}`` (also a reused Idempotency-Key's 422)."""
+    invalid, refused = refs[ValidationErrorBody, "serialization"], refs[ErrorBody, "serialization"]
+    if status != 422:
+        schema = refused
+    elif idempotency_key:
+        schema = {"anyOf": [invalid, refused]}
+    else:
+        schema = invalid
+    response: dict[str, Any] = {"description": description, "content": _json(schema)}
+    if status == 429:
+        retry_after = {"required": True, "schema": {"type": "integer", "minimum": 1}}
+        response["headers"] = {"Retry-After": {"description": "Seconds until the limit lifts.", **retry_after}}
+    return response
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _schema(annotation: Any) -> dict[str, Any]:
+    return TypeAdapter(annotation).json_schema()
