@@ -8,37 +8,27 @@ from dispatcher.constants import record_key
 from tests.support import Api, random_number, wait_for
 
 
-async def local_code_otp(api: Api, **fields: object) -> tuple[str, str]:
-    """An OTP delivered by the console provider (vendors out of credit), so its code is checked locally."""
-    await api.only_console()
-    recipient = random_number()
-    otp_id = await api.send(recipient=recipient, **fields)
-    report = await api.delivered(otp_id)
-    assert report["delivered_by"] == "console", report
-    return otp_id, (await api.inbox(recipient))["code"]
-
-
 async def test_a_locally_generated_code_is_approved(api: Api) -> None:
-    otp_id, code = await local_code_otp(api)
+    otp_id, code = await api.console_otp()
 
     assert await api.verify(otp_id, code) == "APPROVED"
 
 
 async def test_a_wrong_code_fails(api: Api) -> None:
-    otp_id, code = await local_code_otp(api)
+    otp_id, code = await api.console_otp()
 
     assert await api.verify(otp_id, "0000000" if code != "0000000" else "1111111") == "FAILED"
 
 
 async def test_a_code_verified_twice_is_already_verified(api: Api) -> None:
-    otp_id, code = await local_code_otp(api)
+    otp_id, code = await api.console_otp()
     await api.verify(otp_id, code)
 
     assert await api.verify(otp_id, code) == "ALREADY_VERIFIED"
 
 
 async def test_after_five_wrong_codes_the_right_one_fails(api: Api) -> None:
-    otp_id, code = await local_code_otp(api)
+    otp_id, code = await api.console_otp()
     wrong = "1" * len(code) if code != "1" * len(code) else "2" * len(code)
     for _ in range(5):
         assert await api.verify(otp_id, wrong) == "FAILED"
@@ -59,7 +49,7 @@ async def test_after_five_wrong_codes_a_d7_code_fails_without_asking_d7(api: Api
 
 
 async def test_a_code_verified_after_expiry_is_expired(api: Api) -> None:
-    otp_id, code = await local_code_otp(api, expiry=1)
+    otp_id, code = await api.console_otp(expiry=1)
 
     async def expired() -> bool | None:
         return True if (await api.report(otp_id))["status"] == "EXPIRED" else None
@@ -73,7 +63,7 @@ async def test_an_unknown_otp_id_fails_like_a_wrong_code(api: Api) -> None:
 
 
 async def test_of_many_concurrent_correct_verifies_exactly_one_is_approved(api: Api) -> None:
-    otp_id, code = await local_code_otp(api)
+    otp_id, code = await api.console_otp()
 
     results = await asyncio.gather(*(api.verify(otp_id, code) for _ in range(50)))
 
@@ -95,7 +85,7 @@ async def test_of_many_concurrent_correct_d7_verifies_exactly_one_is_approved(ap
 async def test_under_100_concurrent_wrong_guesses_exactly_five_codes_are_evaluated(
     api: Api, redis_client: redis.Redis
 ) -> None:
-    otp_id, code = await local_code_otp(api)
+    otp_id, code = await api.console_otp()
     wrong = "1" * len(code) if code != "1" * len(code) else "2" * len(code)
 
     results = await asyncio.gather(*(api.verify(otp_id, wrong) for _ in range(100)))
