@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -20,7 +19,7 @@ import pytest
 import redis
 
 from dispatcher.constants import SEND_QUEUE, breaker_key, lease_key
-from tests.support import POSTBACK_SECRET, Api, Stack, listening, start_process
+from tests.support import POSTBACK_SECRET, Api, Stack, listening, start_process, stop
 from workers.devstack import sandbox_providers
 from workers.embedded_redis import EmbeddedRedis, free_port
 
@@ -72,12 +71,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield Stack(redis_url, sandbox_url, f"http://127.0.0.1:{api_port}", token, env, logs)
     finally:
         for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            stop(child)
 
 
 @pytest.fixture

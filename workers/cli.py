@@ -23,6 +23,9 @@ from workers.devstack import run_dev_stack
 from workers.logs import configure_logging
 from workers.sandbox import create_sandbox_app
 
+SANDBOX_SHUTDOWN_TIMEOUT = 1.0
+"""Seconds the sandbox waits for requests it is holding (a ``hang`` fault) before it exits."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -83,7 +86,13 @@ def _flower(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sandbox(settings: Settings, _: argparse.Namespace) -> int:
-    web.run_app(create_sandbox_app(), host=settings.sandbox_host, port=settings.sandbox_port, print=None)
+    web.run_app(
+        create_sandbox_app(),
+        host=settings.sandbox_host,
+        port=settings.sandbox_port,
+        print=None,
+        shutdown_timeout=SANDBOX_SHUTDOWN_TIMEOUT,
+    )
     return 0
 
 
