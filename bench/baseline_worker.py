@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Sequence
 
@@ -94,6 +96,20 @@ class _SharedLoop:
         if self._session is None:  # only the loop's thread gets here
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
         return self._session
+
+
+def produce(broker_url: str, task: str, count: int, max_seconds: float) -> tuple[int, float]:
+    """Publish up to ``count`` messages of ``task`` (the n-th with argument n) with ``apply_async``, for at
+    most ``max_seconds``; returns how many, and the CPU seconds it took (the entry point of a producer process)."""
+    app = make_app(broker_url, "")
+    started = resource.getrusage(resource.RUSAGE_SELF)
+    deadline = time.monotonic() + max_seconds
+    published = 0
+    while published < count and time.monotonic() < deadline:
+        app.send_task(task, args=[published], queue=QUEUE)
+        published += 1
+    ended = resource.getrusage(resource.RUSAGE_SELF)
+    return published, ended.ru_utime + ended.ru_stime - started.ru_utime - started.ru_stime
 
 
 def main(argv: Sequence[str]) -> None:

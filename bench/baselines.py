@@ -6,9 +6,11 @@
 - ``naive_prefork``: a prefork worker (2 processes), one blocking ``urllib`` POST per message, against
   the 200 ms vendor.
 
-The messages are queued before the workers start, so only the consumer side is measured, which
-favours the baselines: ``apply_async`` costs about 1 ms of CPU per message, so the harness publishes
-one message and pushes copies of it (fresh ids, exactly what ``apply_async`` writes) to Redis in bulk.
+The one-message-per-OTP pipeline is fed by ``apply_async`` from a producer process of its own while
+its workers consume, as a dispatcher's API would feed it (but with no HTTP in front). The other two
+measure the consumer only: their messages are queued before the workers start (``apply_async`` costs
+about 1 ms of CPU per message, so the harness publishes one message and pushes copies of it, with
+fresh ids, exactly what ``apply_async`` writes, to Redis in bulk).
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import multiprocessing
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from bench.baseline_worker import DELIVER_SYNC_TASK, DELIVER_TASK, NOOP_TASK, QUEUE, make_app
+from bench.baseline_worker import DELIVER_SYNC_TASK, DELIVER_TASK, NOOP_TASK, QUEUE, make_app, produce
 from bench.procs import tree
 from bench.progress import Progress
 from bench.stack import BenchStack, Cpu, Sandbox, spawn, stop_processes, wait_ready
@@ -42,10 +46,15 @@ class Baseline:
     counted_by: str
     """``queue``: messages taken off the queue; ``vendor``: D7 calls the sandbox received."""
     latency_ms: float = 0.0
+    live_producer: bool = False
+    """Published by ``apply_async`` from a process of its own while the workers consume (else queued
+    beforehand)."""
 
 
 NOOP_DRAIN = Baseline("noop_drain", NOOP_TASK, 1, ("--pool=prefork", "--concurrency=2"), "queue")
-ONE_MESSAGE_PER_OTP = Baseline("one_message_per_otp", DELIVER_TASK, 2, ("--pool=threads", "--concurrency=64"), "vendor")
+ONE_MESSAGE_PER_OTP = Baseline(
+    "one_message_per_otp", DELIVER_TASK, 2, ("--pool=threads", "--concurrency=64"), "vendor", live_producer=True
+)
 NAIVE_PREFORK = Baseline(
     "naive_prefork", DELIVER_SYNC_TASK, 1, ("--pool=prefork", "--concurrency=2"), "vendor", latency_ms=200.0
 )
@@ -62,7 +71,8 @@ async def run_baseline(
     client = redis.Redis.from_url(stack.redis_url)
     try:
         client.delete(QUEUE)
-        publish_copies(client, stack.redis_url, baseline.task, count)
+        if not baseline.live_producer:
+            publish_copies(client, stack.redis_url, baseline.task, count)
         logs = stack.workdir / "logs"
         nodes = [
             spawn(
@@ -86,8 +96,20 @@ async def run_baseline(
             for index, node in enumerate(nodes):
                 wait_ready(node, logs / f"{baseline.name}{index}.log", lambda log: "ready." in log)
             cpu = Cpu({f"worker{index}": tree(node.pid) for index, node in enumerate(nodes)})
-            samples = await _sample(baseline, client, sandbox, count, max_seconds, progress)
-            used = cpu.used()
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                producing = (
+                    asyncio.get_running_loop().run_in_executor(
+                        pool, produce, stack.redis_url, baseline.task, count, max_seconds
+                    )
+                    if baseline.live_producer
+                    else None
+                )
+                samples = await _sample(baseline, client, sandbox, count, max_seconds, progress)
+                producer: dict[str, Any] = {}
+                if producing is not None:
+                    published, producer_cpu = await producing
+                    producer = {"published": published, "producer_cpu_seconds": round(producer_cpu, 2)}
+                used = cpu.used(producer.get("producer_cpu_seconds", 0.0))
         finally:
             stop_processes(nodes)
             client.delete(QUEUE)
@@ -102,8 +124,12 @@ async def run_baseline(
             "worker_options": list(baseline.worker_options),
             "vendor_latency_ms": baseline.latency_ms,
             "counted_by": baseline.counted_by,
+            "producer": "apply_async from one process, while the workers consume"
+            if baseline.live_producer
+            else "queued before the workers start (copies of one apply_async message)",
         },
         **_rate(samples),
+        **producer,
         "cpu": used,
     }
     progress.end(f"{result['throughput']:.1f}/s over {result['measured_seconds']:.1f} s")

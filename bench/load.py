@@ -49,8 +49,6 @@ class LoadPlan:
     verify_after: float = 0.0
     """If > 0, each OTP is verified this many seconds after it was accepted: the code read from the sandbox
     inbox for even sends, a wrong code for odd ones."""
-    keep_ids: int = 0
-    """How many otp_ids (spread over the run) to hand back, to read their reports."""
     share: int = 1
     """How many generator processes share this load (each runs its part)."""
     index: int = 0
@@ -92,7 +90,6 @@ async def run_load(plan: LoadPlan, processes: int) -> LoadResult:
             max_requests=plan.max_requests // processes + (index < plan.max_requests % processes),
             rate=plan.rate / processes,
             concurrency=max(1, plan.concurrency // processes),
-            keep_ids=plan.keep_ids // processes,
             share=processes,
             index=index,
         )
@@ -123,7 +120,6 @@ class _Generator:
         self.plan = plan
         self.result = LoadResult()
         self.headers = {"Authorization": f"Bearer {plan.token}"}
-        self.keep_every = max(1, plan.max_requests // plan.keep_ids) if plan.keep_ids else 0
         self.delivered = 0
         self.room = asyncio.Event()
         """Set while the backlog is within bounds (closed loop with ``max_backlog``)."""
@@ -205,8 +201,7 @@ class _Generator:
             return
         self.result.sent += 1
         otp_id = str(answer["otp_id"])
-        if self.keep_every and number % self.keep_every == 0:
-            self.result.otp_ids.append(otp_id)
+        self.result.otp_ids.append(otp_id)
         if self.plan.verify_after:
             await asyncio.sleep(self.plan.verify_after)
             await self._verify(otp_id, recipient, right=number % 2 == 0)

@@ -1,8 +1,9 @@
 """Where the CPU goes at peak: py-spy samples the API and one worker, summarised per package and function.
 
-py-spy (the ``bench`` extra) reads the processes' stacks from outside, so the stack runs unchanged. A
-sample counts for a package "inclusive" if any frame of its stack is in that package, "self" if the
-innermost frame is.
+py-spy (the ``bench`` extra) reads the processes' stacks from outside, so the stack runs unchanged. Only
+samples of the thread holding the GIL are kept (``--gil``): Python CPU, not threads waiting. A sample
+counts for a package "inclusive" if any frame of its stack is in that package, "self" if the innermost
+frame is.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ async def sample(stack: BenchStack, seconds: float, delay: float) -> dict[str, A
             "--format",
             "raw",
             "--nonblocking",
+            "--gil",
             "--output",
             str(outputs[name]),
             stdout=asyncio.subprocess.DEVNULL,

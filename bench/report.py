@@ -75,13 +75,14 @@ def write_json(results: dict[str, Any], path: Path) -> None:
 def markdown(results: dict[str, Any]) -> str:
     """The tables for the README: every scenario and baseline, then every target."""
     lines = [
-        "| run | throughput (/s) | send-otp p50 / p95 / p99 (ms) | stack CPU (cores) | notes |",
-        "|---|---:|---|---:|---|",
+        "| run | throughput (/s) | send-otp p50 / p95 / p99 (ms) | CPU: stack / load / other work (cores) | notes |",
+        "|---|---:|---|---|---|",
     ]
     for name, scenario in {**results["baselines"], **results["scenarios"]}.items():
         send = scenario.get("send_ms")
         latencies = " / ".join(str(send[key]) for key in ("p50", "p95", "p99")) if send else ""
-        cpu = scenario.get("cpu", {}).get("stack_cores", "")
+        used = scenario.get("cpu")
+        cpu = f"{used['stack_cores']} / {used['load_cores']} / {used['others_cores']}" if used else ""
         throughput = scenario.get("throughput", "")
         lines.append(f"| {name} | {throughput} | {latencies} | {cpu} | {_note(name, scenario)} |")
     lines += ["", "| target | measured | met |", "|---|---:|---|"]

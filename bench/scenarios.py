@@ -27,7 +27,10 @@ from bench.stack import BenchStack, Cpu, Sandbox
 SAMPLE_INTERVAL = 0.2
 WARM_UP_SHARE = 0.1
 SETTLE_SECONDS = 60.0
-REPORT_SAMPLE = 100
+PEAK_REPORTS = 200
+"""Reports read after a peak run, to check that deliveries were stored."""
+LATENCY_REPORTS = 3000
+"""Reports read after the latency run, for enqueue-to-vendor-call times."""
 REPORT_CONCURRENCY = 16
 
 
@@ -60,7 +63,6 @@ async def peak(
         max_seconds=seconds,
         concurrency=shape.concurrency,
         max_backlog=shape.max_backlog,
-        keep_ids=REPORT_SAMPLE,
     )
     cpu = Cpu(stack.pids())
     load = asyncio.create_task(run_load(plan, shape.processes))
@@ -73,9 +75,9 @@ async def peak(
         await asyncio.sleep(SAMPLE_INTERVAL)
     result = await load
     timeline.append((time.monotonic() - started, await sandbox.vendor_calls()))
-    used = cpu.used()
+    used = cpu.used(result.cpu_seconds)
     throughput, window = _steady_rate(timeline)
-    reports = await _reports(stack, result.otp_ids)
+    reports = await _reports(stack, _spread(result.otp_ids, PEAK_REPORTS))
     delivered = sum(1 for report in reports if report.get("delivered_by"))
     summary: dict[str, Any] = {
         "kind": "scenario",
@@ -125,7 +127,6 @@ async def latency(
         max_seconds=seconds,
         rate=rate,
         verify_after=verify_after,
-        keep_ids=min(requests, 2000),
     )
     cpu = Cpu(stack.pids())
     load = asyncio.create_task(run_load(plan, shape.processes))
@@ -135,8 +136,8 @@ async def latency(
         progress.update(elapsed / (seconds + verify_after), f"{await sandbox.vendor_calls()} delivered")
         await asyncio.sleep(SAMPLE_INTERVAL)
     result = await load
-    used = cpu.used()
-    reports = await _reports(stack, result.otp_ids)
+    used = cpu.used(result.cpu_seconds)
+    reports = await _reports(stack, _spread(result.otp_ids, LATENCY_REPORTS))
     summary: dict[str, Any] = {
         "kind": "scenario",
         "parameters": {
@@ -241,6 +242,11 @@ async def _reports(stack: BenchStack, otp_ids: list[str]) -> list[dict[str, Any]
                 return report
 
         return list(await asyncio.gather(*(one(otp_id) for otp_id in otp_ids)))
+
+
+def _spread(items: list[str], most: int) -> list[str]:
+    """At most ``most`` of ``items``, evenly spread."""
+    return items[:: max(1, -(-len(items) // most))]
 
 
 def _enqueue_to_vendor(reports: list[dict[str, Any]]) -> list[float]:

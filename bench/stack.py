@@ -196,8 +196,10 @@ class Cpu:
         reading["machine"] = procs.machine_busy_seconds()
         return reading
 
-    def used(self) -> dict[str, Any]:
-        """CPU seconds per part, and in cores (share of one core, averaged over the wall time)."""
+    def used(self, load_cpu_seconds: float = 0.0) -> dict[str, Any]:
+        """CPU seconds per part, and in cores (share of one core, averaged over the wall time); what is
+        left of the machine's busy time once the stack and the load (``load_cpu_seconds``, measured by
+        the load's own processes) are taken away is other work on the machine."""
         end = self._read()
         wall = max(time.monotonic() - self.started, 1e-9)
         seconds = {name: round(end[name] - self.start[name], 2) for name in end}
@@ -208,6 +210,8 @@ class Cpu:
             "cores": {name: round(value / wall, 2) for name, value in seconds.items()},
             "stack_cores": round(ours / wall, 2),
             "machine_cores": round(seconds["machine"] / wall, 2),
+            "load_cores": round(load_cpu_seconds / wall, 2),
+            "others_cores": round(max(0.0, seconds["machine"] - ours - load_cpu_seconds) / wall, 2),
         }
 
 
