@@ -110,7 +110,8 @@ def _note(name: str, scenario: dict[str, Any]) -> str:
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
-    """Throughput per scenario and baseline (left), latency percentiles at half the peak rate (right)."""
+    """Throughput per scenario and baseline (left); latency percentiles (right): send-otp at each peak
+    (saturated), then every series at half the peak rate; worker memory in the footer."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,23 +128,34 @@ def plot(results: dict[str, Any], path: Path) -> None:
     left.tick_params(axis="x", rotation=30)
     latency = results["scenarios"]["latency_half_peak"]
     series = {
-        "send-otp": latency["send_ms"],
-        "verify (right code)": latency["verify_right_ms"],
-        "verify (wrong code)": latency["verify_wrong_ms"],
-        "enqueue -> vendor": latency["enqueue_to_vendor_ms"],
+        "send-otp\npeak 0 ms": results["scenarios"]["peak_0ms"]["send_ms"],
+        "send-otp\npeak 200 ms": results["scenarios"]["peak_200ms"]["send_ms"],
+        "send-otp\nhalf peak": latency["send_ms"],
+        "verify, right\ncode, half peak": latency["verify_right_ms"],
+        "verify, wrong\ncode, half peak": latency["verify_wrong_ms"],
+        "enqueue -> vendor\ncall, half peak": latency["enqueue_to_vendor_ms"],
     }
     width = 0.25
     for offset, key in enumerate(("p50", "p95", "p99")):
         values = [float(stats[key] or 0) for stats in series.values()]
         positions = [index + (offset - 1) * width for index in range(len(series))]
         right.bar(positions, values, width, label=key)
-    right.set_xticks(range(len(series)), list(series))
+    right.set_xticks(range(len(series)), list(series), fontsize=8)
     right.set_yscale("log")
+    right.set_ylim(top=right.get_ylim()[1] * 5)
     right.set_ylabel("milliseconds (log scale)")
-    right.set_title(f"Latency at {latency['parameters']['rate']}/s (half the peak)")
-    right.legend()
+    right.set_title(f"Latency: at each peak, and at {latency['parameters']['rate']}/s (half the 0 ms peak)")
+    right.legend(ncol=3, loc="upper center")
+    memory = results["scenarios"]["worker_rss"]
     figure.suptitle(f"otp-dispatcher bench {results['date']} ({results['git_commit'][:10]})")
-    figure.tight_layout()
+    figure.text(
+        0.5,
+        0.01,
+        f"Worker memory: peak RSS {max(memory['peak_rss_mb_per_worker'])} MB per worker process with "
+        f"{memory['parameters']['sends']} sends in flight at {memory['parameters']['vendor_latency_ms']:.0f} ms",
+        ha="center",
+    )
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
