@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 Percentiles = dict[str, float | int | None]
+SUSTAINED_SECONDS = 60.0
+"""The issue's throughput target holds for this long."""
 
 
 def percentiles(values: list[float]) -> Percentiles:
@@ -29,7 +31,7 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     peak_200 = scenarios["peak_200ms"]["throughput"]
     latency = scenarios["latency_half_peak"]
     verify_p99 = _largest(latency["verify_right_ms"]["p99"], latency["verify_wrong_ms"]["p99"])
-    sustained = peak_0["measured_seconds"] >= 0.9 * 60  # the issue asks for 60 s; the warm-up is the rest
+    sustained = peak_0["load_seconds"] >= SUSTAINED_SECONDS * 0.95  # not cut short by its request bound
     rows: list[tuple[str, float | None, float, bool]] = [
         ("end-to-end >= 1,000 OTP/s for 60 s", peak_0["throughput"], 1000.0, sustained),
         (

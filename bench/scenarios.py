@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,6 +93,7 @@ async def peak(
         "throughput": throughput,
         "measured_seconds": round(window, 2),
         "accepted": result.sent,
+        "load_seconds": round(result.wall_seconds, 2),
         "accepted_per_second": round(result.sent / max(result.wall_seconds, 1e-9), 1),
         "refused": result.refused,
         "vendor_calls": timeline[-1][1],
@@ -204,7 +206,8 @@ async def memory(
 
 async def _fresh(stack: BenchStack, sandbox: Sandbox, latency_ms: float) -> None:
     """Start from an idle stack and a sandbox with no calls counted, at the given vendor latency."""
-    await asyncio.to_thread(stack.settle, SETTLE_SECONDS)
+    if not await asyncio.to_thread(stack.settle, SETTLE_SECONDS):
+        print(f"\nthe stack was still busy after {SETTLE_SECONDS:.0f} s: its queue was dropped", file=sys.stderr)
     await sandbox.reset()
     if latency_ms:
         await sandbox.latency(latency_ms)

@@ -163,7 +163,7 @@ class BenchStack:
 
 
 class Sandbox:
-    """The sandbox vendor's control API: faults, call counters, inbox, reset."""
+    """The sandbox vendor's control API, as the harness uses it: faults, the D7 call counter, reset."""
 
     def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
         self.url = url
