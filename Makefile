@@ -23,5 +23,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The benchmark of issue #7 on a stack of its own (a few minutes); writes bench/results/<date>.json and .png.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/otp-dispatcher bench -- $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .otp-dispatcher .mypy_cache .ruff_cache .hypothesis

@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "flower": _flower,
         "sandbox": _sandbox,
         "dev": _dev,
+        "bench": _bench,
     }
     try:
         settings = load_settings()
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("sandbox", help="serve the sandbox vendors (D7, Octopush, Message Central)")
     commands.add_parser("dev", help="run the whole stack locally: Redis, sandbox, API, worker, Flower")
+    bench = commands.add_parser("bench", help="benchmark a stack of its own (options: otp-dispatcher bench -- --help)")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -98,6 +101,12 @@ def _sandbox(settings: Settings, _: argparse.Namespace) -> int:
 
 def _dev(settings: Settings, _: argparse.Namespace) -> int:
     return run_dev_stack(settings)
+
+
+def _bench(_: Settings, args: argparse.Namespace) -> int:
+    from bench.__main__ import main as bench  # the harness sits above every package; only this command needs it
+
+    return bench([arg for arg in args.bench_args if arg != "--"])
 
 
 if __name__ == "__main__":
