@@ -121,6 +121,12 @@ class Resent:
     """The send job to queue for the new send (older jobs of this OTP are now stale)."""
 
 
+_CREATE = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
 _RESEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'UNKNOWN'} end
 local f = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'resend_count', 'resend_limit',
@@ -197,19 +203,36 @@ if kind ~= 'POISON' then redis.call('HSET', KEYS[1], 'running', 1, 'job_seq', AR
 return {kind, f[2], redis.call('HGETALL', KEYS[1])}
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'running', 0) end
+_END_RUN = """
+local function end_run(record, lease, token)
+  if token == '' or redis.call('GET', lease) ~= token then return end
+  redis.call('DEL', lease)
+  if redis.call('EXISTS', record) == 1 then redis.call('HSET', record, 'running', 0) end
+end
+"""
+"""A run's last write also gives up its lease, saving a round trip (an empty token: the run goes on)."""
+
+_RELEASE = (
+    _END_RUN
+    + """
+end_run(KEYS[1], KEYS[2], ARGV[1])
 return 1
 """
+)
 
-_SAVE_PROGRESS = """
-if redis.call('HGET', KEYS[1], 'send_seq') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'chain_pos', ARGV[2], 'vendor_tries', ARGV[3])
-if ARGV[4] == '1' then return redis.call('HINCRBY', KEYS[1], 'job_seq', 1) end
-return tonumber(redis.call('HGET', KEYS[1], 'job_seq'))
+_SAVE_PROGRESS = (
+    _END_RUN
+    + """
+local job = 0
+if redis.call('HGET', KEYS[1], 'send_seq') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'chain_pos', ARGV[2], 'vendor_tries', ARGV[3])
+  if ARGV[4] == '1' then job = redis.call('HINCRBY', KEYS[1], 'job_seq', 1)
+  else job = tonumber(redis.call('HGET', KEYS[1], 'job_seq')) end
+end
+end_run(KEYS[1], KEYS[2], ARGV[5])
+return job
 """
+)
 
 _PUSH_ATTEMPT = """
 local function push_attempt(record, log, attempt)
@@ -229,13 +252,18 @@ return 1
 
 _MARK_DELIVERED = (
     _PUSH_ATTEMPT
+    + _END_RUN
     + """
 push_attempt(KEYS[1], KEYS[2], ARGV[4])
+local done = 0
 local f = redis.call('HMGET', KEYS[1], 'status', 'delivered_seq')
-if f[1] ~= 'OPEN' or tonumber(f[2]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'delivered_seq', ARGV[1], 'delivered_by', ARGV[2], 'failure', '')
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'vendor', ARGV[2], 'reference', ARGV[3]) end
-return 1
+if f[1] == 'OPEN' and tonumber(f[2]) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'delivered_seq', ARGV[1], 'delivered_by', ARGV[2], 'failure', '')
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'vendor', ARGV[2], 'reference', ARGV[3]) end
+  done = 1
+end
+end_run(KEYS[1], KEYS[3], ARGV[5])
+return done
 """
 )
 
@@ -250,13 +278,18 @@ redis.call('HSET', KEYS[1], 'code_hashes', table.concat(kept, ','))
 return 1
 """
 
-_MARK_FAILED = """
+_MARK_FAILED = (
+    _END_RUN
+    + """
 local f = redis.call('HMGET', KEYS[1], 'status', 'send_seq', 'delivered_seq')
-if f[1] ~= 'OPEN' or f[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'failure', ARGV[2])
-if tonumber(f[3]) == 0 then redis.call('HSET', KEYS[1], 'status', 'FAILED') end
+if f[1] == 'OPEN' and f[2] == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'failure', ARGV[2])
+  if tonumber(f[3]) == 0 then redis.call('HSET', KEYS[1], 'status', 'FAILED') end
+end
+end_run(KEYS[1], KEYS[2], ARGV[3])
 return 1
 """
+)
 
 MAX_CODES = 5
 """Codes of one OTP kept verifiable at once (each send or uncertain retry may have reached the phone)."""
@@ -302,6 +335,7 @@ class OtpStore:
         self._redis = redis
         self._sealer = sealer
         self._grace = grace
+        self._create = redis.register_script(_CREATE)
         self._resend = redis.register_script(_RESEND)
         self._verify = redis.register_script(_VERIFY)
         self._verify_settle = redis.register_script(_VERIFY_SETTLE)
@@ -377,10 +411,9 @@ class OtpStore:
             "failure": "",
         }
         ttl = otp.expiry + self._grace
-        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(record_key(otp.otp_id), mapping=fields)
-            pipe.expire(record_key(otp.otp_id), ttl)
-            await pipe.execute()
+        args: list[EncodableT] = [ttl, *(item for pair in fields.items() for item in pair)]
+        async with redis_errors():
+            await self._create(keys=[record_key(otp.otp_id)], args=args)
         return expires_at
 
     async def discard(self, otp_id: str) -> None:
@@ -491,16 +524,15 @@ class OtpStore:
             await self._release(keys=[record_key(otp_id), lease_key(otp_id)], args=[lease])
 
     async def save_progress(
-        self, otp_id: str, send_seq: int, chain_pos: int, vendor_tries: int, *, next_job: bool = False
+        self, otp_id: str, send_seq: int, chain_pos: int, vendor_tries: int, *, next_job: bool = False, lease: str = ""
     ) -> int:
         """Remember where in the provider chain the current send stands; with ``next_job``, a retry is
         about to be queued and earlier jobs of the OTP become stale. Returns the job number to queue,
-        0 when a resend replaced this send (its own job carries on)."""
+        0 when a resend replaced this send (its own job carries on). With ``lease``, the run ends here."""
+        keys = [record_key(otp_id), lease_key(otp_id)]
         async with redis_errors():
             return int(
-                await self._save_progress(
-                    keys=[record_key(otp_id)], args=[send_seq, chain_pos, vendor_tries, int(next_job)]
-                )
+                await self._save_progress(keys=keys, args=[send_seq, chain_pos, vendor_tries, int(next_job), lease])
             )
 
     def _delivery_state(self, otp_id: str, record: dict[str, str]) -> DeliveryState:
@@ -546,23 +578,26 @@ class OtpStore:
         async with redis_errors():
             await self._add_code_hash(keys=[record_key(otp_id)], args=[code_hash, MAX_CODES])
 
-    async def mark_delivered(self, otp_id: str, send_seq: int, reference: str, attempt: Attempt) -> bool:
+    async def mark_delivered(
+        self, otp_id: str, send_seq: int, reference: str, attempt: Attempt, lease: str = ""
+    ) -> bool:
         """Log the successful ``attempt`` and, in the same step, record its vendor as having delivered
-        this send; False if a later send was delivered first.
+        this send; False if a later send was delivered first. With ``lease``, the run ends here.
 
         ``reference`` is given only by vendors that check their own codes: the latest such vendor is
         the one verification is forwarded to.
         """
-        keys = [record_key(otp_id), attempts_key(otp_id)]
-        args: list[EncodableT] = [send_seq, attempt.vendor, reference, attempt.model_dump_json()]
+        keys = [record_key(otp_id), attempts_key(otp_id), lease_key(otp_id)]
+        args: list[EncodableT] = [send_seq, attempt.vendor, reference, attempt.model_dump_json(), lease]
         async with redis_errors():
             done = await self._mark_delivered(keys=keys, args=args)
         return bool(done)
 
-    async def mark_failed(self, otp_id: str, send_seq: int, reason: str) -> None:
-        """This send reached nobody; the OTP is FAILED unless an earlier send was delivered."""
+    async def mark_failed(self, otp_id: str, send_seq: int, reason: str, lease: str = "") -> None:
+        """This send reached nobody; the OTP is FAILED unless an earlier send was delivered. With
+        ``lease``, the run ends here."""
         async with redis_errors():
-            await self._mark_failed(keys=[record_key(otp_id)], args=[send_seq, reason])
+            await self._mark_failed(keys=[record_key(otp_id), lease_key(otp_id)], args=[send_seq, reason, lease])
 
 
 @asynccontextmanager

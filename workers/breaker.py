@@ -6,10 +6,17 @@ half-open ──(probe succeeds)──▶ closed;  half-open ──(probe fails)
 
 An open vendor is skipped without a network call. Rejections (the request was bad) count as the
 vendor answering, so they close the circuit like successes do.
+
+Each worker process keeps a copy of every breaker's state, synced at least every ``SYNC_INTERVAL``
+seconds: while its copy says closed, a call needs no Redis round trip, and successes are counted
+locally and sent with the next sync or failure (failures, trips and probes always go to Redis at
+once). So a circuit another process opens is honoured here within ``SYNC_INTERVAL``.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from enum import StrEnum
 
 import redis.asyncio as aioredis
@@ -19,6 +26,8 @@ from dispatcher.constants import breaker_key
 
 STATE_TTL = 86_400
 """Seconds a vendor's breaker state outlives its last call."""
+SYNC_INTERVAL = 0.25
+"""Seconds this process trusts its copy of a closed breaker."""
 
 
 class Outcome(StrEnum):
@@ -26,6 +35,8 @@ class Outcome(StrEnum):
     FAILURE = "failure"
     TRIP = "trip"
     """The vendor said it cannot serve (bad credentials, no credit): open at once."""
+    NONE = "none"
+    """No call to count: only the successes counted locally are sent (a sync)."""
 
 
 _ALLOW = """
@@ -40,10 +51,20 @@ return 1
 _RECORD = """
 local now, outcome = tonumber(ARGV[1]), ARGV[2]
 local limit, rate, window, min_calls = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local successes = tonumber(ARGV[8])
 local f = redis.call('HMGET', KEYS[1], 'state', 'failures', 'window_start', 'calls', 'failed')
 local state, failures = f[1] or 'closed', tonumber(f[2] or '0')
 local start, calls, failed = tonumber(f[3] or '0'), tonumber(f[4] or '0'), tonumber(f[5] or '0')
 if now - start >= window then start, calls, failed = now, 0, 0 end
+if successes > 0 and state == 'closed' then calls, failures = calls + successes, 0 end
+if outcome == 'none' then
+  if successes > 0 then
+    redis.call('HSET', KEYS[1], 'state', state, 'failures', failures, 'window_start', start, 'calls', calls,
+               'failed', failed)
+    redis.call('EXPIRE', KEYS[1], ARGV[7])
+  end
+  return state
+end
 calls = calls + 1
 if outcome == 'success' then
   failures, state = 0, 'closed'
@@ -62,6 +83,16 @@ return state
 """
 
 
+@dataclass(slots=True)
+class _Copy:
+    """This process's view of one breaker."""
+
+    state: str = "closed"
+    synced_at: float = -math.inf
+    successes: int = 0
+    """Successes counted here and not yet sent to Redis."""
+
+
 class CircuitBreakers:
     """The breakers of every vendor, over one Redis connection pool."""
 
@@ -69,13 +100,25 @@ class CircuitBreakers:
         self._redis = redis
         self._allow = redis.register_script(_ALLOW)
         self._record = redis.register_script(_RECORD)
+        self._copies: dict[str, _Copy] = {}
 
     async def allow(self, vendor: ProviderSettings, now: float) -> bool:
         """Whether a call to ``vendor`` may go out now (after the cool-down, one probe only)."""
+        copy = self._copies.setdefault(vendor.name, _Copy())
+        if now - copy.synced_at >= SYNC_INTERVAL:
+            await self.record(vendor, Outcome.NONE, now)
+        if copy.state == "closed":
+            return True
+        copy.synced_at = -math.inf  # the probe may change the state: look again next time
         return bool(await self._allow(keys=[breaker_key(vendor.name)], args=[now, vendor.breaker_cooldown]))
 
     async def record(self, vendor: ProviderSettings, outcome: Outcome, now: float) -> str:
         """Count one call's outcome; returns the breaker's state after it."""
+        copy = self._copies.setdefault(vendor.name, _Copy())
+        if outcome is Outcome.SUCCESS and copy.state == "closed" and now - copy.synced_at < SYNC_INTERVAL:
+            copy.successes += 1
+            return copy.state
+        successes, copy.successes = copy.successes, 0
         state = await self._record(
             keys=[breaker_key(vendor.name)],
             args=[
@@ -86,10 +129,12 @@ class CircuitBreakers:
                 vendor.breaker_window,
                 vendor.breaker_min_calls,
                 STATE_TTL,
+                successes,
             ],
         )
-        return str(state)
+        copy.state, copy.synced_at = str(state), now
+        return copy.state
 
     async def state(self, vendor: str) -> str:
-        """``closed``, ``open`` or ``half_open``."""
+        """``closed``, ``open`` or ``half_open``, as Redis holds it."""
         return str(await self._redis.hget(breaker_key(vendor), "state") or "closed")

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+import uvloop
 from aiohttp import web
 
 from config import ConfigError, Settings, load_settings
@@ -65,7 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _api(settings: Settings, _: argparse.Namespace) -> int:
     app = create_app(settings, ProviderChecker(settings))
-    web.run_app(app, host=settings.api_host, port=settings.api_port, access_log=None, print=None)
+    web.run_app(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),  # asyncio's API with less overhead per request
+    )
     return 0
 
 
@@ -95,6 +103,7 @@ def _sandbox(settings: Settings, _: argparse.Namespace) -> int:
         port=settings.sandbox_port,
         print=None,
         shutdown_timeout=SANDBOX_SHUTDOWN_TIMEOUT,
+        loop=uvloop.new_event_loop(),
     )
     return 0
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from config import ProviderSettings, Settings
 from dispatcher import codes
 from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent, SendJob
-from dispatcher.store import ClaimKind, DeliveryState, OtpStore
+from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, OtpStore
 from workers.breaker import CircuitBreakers, Outcome
 from workers.metrics import ATTEMPTS, CIRCUIT_OPEN, FAILOVERS, LATENCY, RETRIES
 from workers.providers import OutcomeUnknown, OutgoingOtp, Provider, ProviderError, Rejected, VendorUnavailable
@@ -32,6 +32,9 @@ LEASE_MARGIN = 5.0
 """Seconds a lease outlives the longest possible vendor call of one job run."""
 BUSY_RETRY = 2.0
 """Seconds to wait before looking again at an OTP another worker is sending."""
+MAX_RUNS = MAX_REDIS_CONNECTIONS * 3 // 4
+"""OTPs one process delivers at once; the others of its batches wait their turn, so the process's Redis
+pool is never exhausted (each run uses one connection at a time)."""
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class Deliverer:
         self._breakers = breakers
         self._providers = providers
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
+        self._runs = asyncio.Semaphore(MAX_RUNS)
         self.lease_seconds = sum(p.timeout for p in settings.enabled_providers) + LEASE_MARGIN
 
     async def deliver_all(self, jobs: list[SendJob]) -> list[RetryLater | Finished | BaseException | None]:
@@ -78,6 +82,10 @@ class Deliverer:
 
     async def deliver(self, job: SendJob) -> RetryLater | Finished | None:
         """Make one pass at the OTP's current send; None when there was nothing (more) to do."""
+        async with self._runs:
+            return await self._deliver(job)
+
+    async def _deliver(self, job: SendJob) -> RetryLater | Finished | None:
         claim = await self._store.claim(job.otp_id, job.job_seq, self.lease_seconds, time.time())
         if claim.kind is ClaimKind.SKIP:
             return None
@@ -88,11 +96,14 @@ class Deliverer:
             log.error("otp %s: its delivery runs kept dying; failed for good", job.otp_id)
             return Finished(PostbackEvent.FAILED, claim.state.failure_url is not None)
         try:
-            return await self._walk_chain(claim.state, crashed=claim.kind is ClaimKind.CRASHED)
-        finally:
+            return await self._walk_chain(claim.state, claim.lease, crashed=claim.kind is ClaimKind.CRASHED)
+        except BaseException:
             await self._store.release(job.otp_id, claim.lease)
+            raise
 
-    async def _walk_chain(self, state: DeliveryState, *, crashed: bool) -> RetryLater | Finished | None:
+    async def _walk_chain(self, state: DeliveryState, lease: str, *, crashed: bool) -> RetryLater | Finished | None:
+        """Walk the route from where the last run stopped; every way out ends the run (gives up ``lease``)
+        in its last write."""
         route = self._settings.route(state.recipient, state.route_first)
         position, tries = state.chain_pos, state.vendor_tries
         if crashed and position < len(route):
@@ -106,6 +117,7 @@ class Deliverer:
             vendor = route[position]
             provider = self._providers[vendor.name]
             if time.time() >= state.expires_at:
+                await self._store.release(state.otp_id, lease)
                 return None
             if not await self._breakers.allow(vendor, time.time()):
                 CIRCUIT_OPEN.labels(vendor.name).set(1)
@@ -119,7 +131,8 @@ class Deliverer:
                 reference, attempt = await self._attempt(provider, state)
             except Rejected as exc:
                 await self._breaker(vendor, Outcome.SUCCESS)
-                await self._store.mark_failed(state.otp_id, state.send_seq, f"rejected by {vendor.name}: {exc.code}")
+                reason = f"rejected by {vendor.name}: {exc.code}"
+                await self._store.mark_failed(state.otp_id, state.send_seq, reason, lease)
                 return Finished(PostbackEvent.FAILED, state.failure_url is not None)
             except VendorUnavailable:
                 await self._breaker(vendor, Outcome.TRIP)
@@ -130,7 +143,7 @@ class Deliverer:
                 tries += 1
                 if tries < vendor.attempts:
                     job_seq = await self._store.save_progress(
-                        state.otp_id, state.send_seq, position, tries, next_job=True
+                        state.otp_id, state.send_seq, position, tries, next_job=True, lease=lease
                     )
                     if not job_seq:
                         return None  # a resend replaced this send; its own job carries on
@@ -141,11 +154,11 @@ class Deliverer:
             else:
                 await self._breaker(vendor, Outcome.SUCCESS)
                 checked_by_vendor = reference if provider.generates_codes else ""
-                await self._store.mark_delivered(state.otp_id, state.send_seq, checked_by_vendor, attempt)
+                await self._store.mark_delivered(state.otp_id, state.send_seq, checked_by_vendor, attempt, lease)
                 _say(state.otp_id, attempt)
                 return Finished(PostbackEvent.DELIVERED, state.success_url is not None)
             await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
-        await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed")
+        await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed", lease)
         log.warning("otp %s: every provider failed", state.otp_id)
         return Finished(PostbackEvent.FAILED, state.failure_url is not None)
 

@@ -1,6 +1,7 @@
 """One event loop per worker process, on its own thread, with the pooled resources every task shares.
 
 Celery runs tasks in pool threads; each hands its coroutine to this loop (``Runtime.run``) and waits.
+The loop is uvloop's: the same asyncio API with far less overhead per callback and per socket read.
 So one process keeps many vendor calls in flight over one ``aiohttp.ClientSession`` and one Redis
 pool, and never starts a loop per task. The runtime is created on first use in each process (so a
 forked child builds its own) and closed when the worker shuts down.
@@ -15,6 +16,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import aiohttp
+import uvloop
 
 from config import Settings
 from dispatcher.sealing import Sealer
@@ -38,7 +40,7 @@ class Runtime:
         settings.require("redis_url", "secret_key")
         assert settings.redis_url is not None
         self._settings = settings
-        self._loop = asyncio.new_event_loop()
+        self._loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="otp-runtime", daemon=True)
         self._thread.start()
         redis = connect(settings.redis_url, settings.redis_timeout)

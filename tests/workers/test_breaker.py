@@ -4,10 +4,12 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis
 
 from config import ProviderSettings
+from dispatcher.constants import breaker_key
 from dispatcher.store import connect
-from workers.breaker import CircuitBreakers, Outcome
+from workers.breaker import SYNC_INTERVAL, CircuitBreakers, Outcome
 
 NOW = 1_000_000.0
 
@@ -98,3 +100,30 @@ async def test_a_failed_probe_opens_the_circuit_again(breakers: CircuitBreakers)
 
     assert not await breakers.allow(v, NOW + 31)
     assert await breakers.allow(v, NOW + 60)
+
+
+async def test_successes_counted_locally_reach_redis_with_the_next_sync(
+    breakers: CircuitBreakers, redis_client: redis.Redis
+) -> None:
+    v = vendor()
+    await breakers.allow(v, NOW)
+    for _ in range(3):
+        await breakers.record(v, Outcome.SUCCESS, NOW)
+
+    await breakers.allow(v, NOW + SYNC_INTERVAL)
+
+    assert redis_client.hget(breaker_key(v.name), "calls") == "3"
+
+
+async def test_a_circuit_another_process_opened_is_honoured_after_one_sync_interval(
+    breakers: CircuitBreakers, redis_url: str
+) -> None:
+    v = vendor()
+    other_redis = connect(redis_url, 1.0)
+    await breakers.allow(v, NOW)
+
+    await CircuitBreakers(other_redis).record(v, Outcome.TRIP, NOW)
+
+    assert await breakers.allow(v, NOW)  # its copy is fresh
+    assert not await breakers.allow(v, NOW + SYNC_INTERVAL)
+    await other_redis.aclose()
