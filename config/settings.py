@@ -54,6 +54,7 @@ DEFAULT_BREAKER_WINDOW = 60.0
 DEFAULT_BREAKER_MIN_CALLS = 10
 DEFAULT_BREAKER_COOLDOWN = 30.0
 DEFAULT_VISIBILITY_TIMEOUT = 120
+DEFAULT_JOB_BATCH = 200
 DEFAULT_REDIS_TIMEOUT = 1.0
 
 CONFIG_FILE_VARIABLE = "OTP_CONFIG_FILE"
@@ -210,6 +211,9 @@ class Settings(BaseSettings):
     worker_metrics_host: str = DEFAULT_API_HOST
 
     worker_concurrency: int = Field(32, ge=1, le=1000)
+    job_batch: int = Field(DEFAULT_JOB_BATCH, ge=1, le=1000)
+    """OTPs one send job carries at most (sends that arrive while a job is being published wait for the
+    next one); 1 publishes one Celery message per OTP."""
     visibility_timeout: int = Field(DEFAULT_VISIBILITY_TIMEOUT, ge=2, le=86_400)
     """Seconds after which a job a worker took but never acknowledged (the worker was killed) is handed
     out again. Short is safe: a job handed out twice runs once (the store's job numbers)."""

@@ -22,8 +22,6 @@ from dispatcher.errors import ServiceUnavailable
 from dispatcher.schemas import SendJob
 
 PUBLISH_THREADS = 8
-MAX_BATCH = 200
-"""OTPs in one send job at most."""
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.4}
 
 
@@ -62,7 +60,7 @@ class JobQueue:
 
     Adaptive batching: a job is published at once when no publish is under way; the jobs that arrive
     while one is under way wait for it and then go together, as one Celery message (up to
-    ``MAX_BATCH``). So an idle API adds no delay, and a busy one pays Celery's per-message cost once
+    ``Settings.job_batch``). So an idle API adds no delay, and a busy one pays Celery's per-message cost once
     per batch instead of once per OTP. Each caller returns only once its own job is in the broker.
     """
 
@@ -71,6 +69,7 @@ class JobQueue:
         self._celery.conf.update(celery_config(settings, redis_url))
         self._pool = ThreadPoolExecutor(max_workers=PUBLISH_THREADS, thread_name_prefix="publish")
         self._deadline = 2 * settings.redis_timeout
+        self._batch = settings.job_batch
         self._waiting: list[_Waiting] = []
         self._publisher: asyncio.Task[None] | None = None
 
@@ -86,7 +85,7 @@ class JobQueue:
     async def _publish_waiting(self) -> None:
         loop = asyncio.get_running_loop()
         while self._waiting:
-            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            batch, self._waiting = self._waiting[: self._batch], self._waiting[self._batch :]
             jobs = [waiting.job for waiting in batch]
             expires = datetime.fromtimestamp(max(waiting.expires_at for waiting in batch), tz=UTC)
             try:
