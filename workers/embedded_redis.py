@@ -19,7 +19,8 @@ STOP_TIMEOUT = 5.0
 
 
 class EmbeddedRedis:
-    """Start with ``start()`` (returns the URL), stop with ``stop()``; also a context manager."""
+    """Start with ``start()`` (returns the URL), stop with ``stop()``; also a context manager. A restart keeps
+    the port (and, with the same ``data_dir``, the data)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
@@ -63,6 +64,14 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would: writes of the last second may be lost (everysec)."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait()
         self._process = None
 
     def __enter__(self) -> EmbeddedRedis:
