@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from typing import cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
@@ -225,12 +228,17 @@ _RESEND_REFUSALS = {
 
 
 def connect(url: str, timeout: float) -> aioredis.Redis:
-    """A pooled client whose every command gives up after ``timeout`` seconds, so callers never hang."""
+    """A pooled client whose every command gives up after ``timeout`` seconds, so callers never hang.
+
+    A command whose pooled connection turns out closed (Redis restarted since it was opened) is sent once
+    more on a new connection, so the first requests after Redis returns do not fail; a timeout is not
+    retried."""
     return aioredis.Redis.from_url(
         url,
         decode_responses=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         health_check_interval=30,
         max_connections=512,
     )
