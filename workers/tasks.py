@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from celery import Celery, Task
+from celery.exceptions import Reject
 
 from config import Settings
 from dispatcher.constants import POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
@@ -17,6 +18,9 @@ from workers.runtime import current_runtime
 
 ERROR_RETRY_DELAY = 5.0
 """Seconds before a run that failed unexpectedly (Redis blip, deadline passed) is tried again."""
+OUTAGE_RERUNS = 60
+"""Reruns, ``ERROR_RETRY_DELAY`` apart, of a failed run inside the job itself while the broker cannot take
+its retry (Redis down for both): about five minutes. Celery would otherwise drop the job."""
 MAX_RETRIES = 50
 """Upper bound on reruns of one send job, far above what the chain's own retries need, so a job
 that fails every time cannot loop forever."""
@@ -34,11 +38,21 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     def send_otp(self: Task, otp_id: str) -> None:
         """Deliver the current send of one OTP through the provider chain (safe to run twice)."""
         runtime = current_runtime(settings)
-        try:
-            outcome = runtime.run(runtime.deliverer.deliver(otp_id))
-        except Exception as exc:
-            log.warning("otp %s: delivery run failed (%s); trying again", otp_id, type(exc).__name__)
-            raise self.retry(countdown=ERROR_RETRY_DELAY, exc=exc) from exc
+        for rerun in range(OUTAGE_RERUNS + 1):
+            try:
+                outcome = runtime.run(runtime.deliverer.deliver(otp_id))
+                break
+            except Exception as exc:
+                log.warning("otp %s: delivery run failed (%s); trying again", otp_id, type(exc).__name__)
+                try:
+                    raise self.retry(countdown=ERROR_RETRY_DELAY, exc=exc) from exc
+                except Reject:  # the broker could not take the retry: Redis is down for it too
+                    if rerun == OUTAGE_RERUNS:
+                        raise
+                    log.warning(
+                        "otp %s: broker unavailable; running the job again here in %.0f s", otp_id, ERROR_RETRY_DELAY
+                    )
+                    time.sleep(ERROR_RETRY_DELAY)
         if isinstance(outcome, Finished):
             FINISHED.labels(outcome.event.value).inc()
             if outcome.postback:
