@@ -113,6 +113,12 @@ class Api:
             assert response.status == 200, await response.text()
             return dict(await response.json())
 
+    async def messages(self, recipient: str) -> list[dict[str, Any]]:
+        """Every message the number received, oldest first."""
+        async with self.session.get(f"{self.stack.sandbox_url}/inbox/{recipient}/all") as response:
+            assert response.status == 200, await response.text()
+            return list((await response.json())["messages"])
+
     async def fault(self, vendor: str, **faults: Any) -> None:
         async with self.session.put(f"{self.stack.sandbox_url}/_sandbox/faults/{vendor}", json=faults) as response:
             assert response.status == 200, await response.text()
