@@ -6,6 +6,7 @@ must never silently disappear), data in the directory given. Used only when ``OT
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -65,6 +66,16 @@ class EmbeddedRedis:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open and nothing answers, as on a hung host."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crash would: writes of the last second may be lost (everysec)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,11 +114,24 @@ async def code_for(api: Api, recipient: str) -> str:
 # scenario 5: Redis stopped while the API takes requests --------------------------------------------
 
 
-async def test_with_redis_stopped_every_request_answers_503_within_two_seconds(api: Api, own: OwnStack) -> None:
+@asynccontextmanager
+async def redis_frozen(own: OwnStack) -> AsyncIterator[None]:
+    """Redis paused (SIGSTOP) for the block: its connections stay open and never answer; then resumed."""
+    own.redis.pause()
+    try:
+        yield
+    finally:
+        own.redis.resume()
+
+
+@pytest.mark.parametrize("outage", [redis_down, redis_frozen], ids=["stopped", "frozen"])
+async def test_with_redis_out_every_request_answers_503_within_two_seconds(
+    api: Api, own: OwnStack, outage: Callable[[OwnStack], AbstractAsyncContextManager[None]]
+) -> None:
     otp_id = await api.send()
     await api.delivered(otp_id)
 
-    async with redis_down(own):
+    async with outage(own):
         answers = await asyncio.gather(
             *[timed(api.post(SEND_PATH, {"recipient": random_number(), "content": "Code {}"})) for _ in range(5)],
             *[timed(api.post(VERIFY_PATH, {"otp_id": otp_id, "otp_code": "123456"})) for _ in range(5)],
@@ -135,6 +148,7 @@ async def test_with_redis_stopped_every_request_answers_503_within_two_seconds(a
     assert ready[0] == 503
     assert ready[2] < ANSWER_WITHIN
     assert alive[:2] == (200, {"status": "ok"})
+    assert await api.verify(otp_id, "000000") == "FAILED"  # back: not one of the refused verifies was counted
 
 
 async def test_after_redis_returns_the_same_worker_delivers_and_verify_works_without_restarts(
