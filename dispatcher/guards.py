@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from config import Limits
 from dispatcher.constants import idempotency_key, in_flight_key, limit_key, prefix_block_key, record_key
 from dispatcher.errors import Conflict, CountryNotAllowed, IdempotencyKeyReused, RateLimited
-from dispatcher.headroom import MemoryHeadroom
+from dispatcher.headroom import ensure_room
 from dispatcher.sealing import Sealer
 from dispatcher.store import redis_errors
 
@@ -108,7 +108,6 @@ class Guards:
         self._check_and_count = redis.register_script(_CHECK_AND_COUNT)
         self._claim_in_flight = redis.register_script(_CLAIM_IN_FLIGHT)
         self._claim_idempotency = redis.register_script(_CLAIM_IDEMPOTENCY)
-        self._headroom = MemoryHeadroom(redis)
 
     def recipient(self, number: str) -> Recipient:
         return Recipient(index=self._sealer.blind(number), prefix=number[: self._limits.prefix_digits + 1])
@@ -121,7 +120,7 @@ class Guards:
     async def count_send(self, recipient: Recipient, caller: Caller) -> None:
         """Count one send or resend against every limit, or raise ``RateLimited`` if one is reached
         (``ServiceUnavailable`` while Redis is nearly full: ``dispatcher/headroom.py``)."""
-        await self._headroom.check()
+        await ensure_room(self._redis)
         limits = self._limits
         counters = [
             (

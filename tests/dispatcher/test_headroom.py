@@ -7,7 +7,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from dispatcher.errors import ServiceUnavailable
-from dispatcher.headroom import CEILING, MemoryHeadroom
+from dispatcher.headroom import CEILING, ensure_room
 from workers.embedded_redis import EmbeddedRedis
 
 
@@ -20,7 +20,7 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[aioredis.Redis]:
 
 
 async def test_a_redis_without_maxmemory_always_has_room(own_redis: aioredis.Redis) -> None:
-    await MemoryHeadroom(own_redis).check()
+    await ensure_room(own_redis)
 
 
 async def test_a_redis_used_beyond_the_ceiling_of_its_maxmemory_takes_no_more_sends(own_redis: aioredis.Redis) -> None:
@@ -28,11 +28,11 @@ async def test_a_redis_used_beyond_the_ceiling_of_its_maxmemory_takes_no_more_se
     await own_redis.config_set("maxmemory", int(used / CEILING) - 1024)
 
     with pytest.raises(ServiceUnavailable):
-        await MemoryHeadroom(own_redis).check()
+        await ensure_room(own_redis)
 
 
 async def test_a_redis_below_the_ceiling_takes_sends(own_redis: aioredis.Redis) -> None:
     used = int((await own_redis.info("memory"))["used_memory"])
     await own_redis.config_set("maxmemory", int(used / CEILING) + 256 * 1024)
 
-    await MemoryHeadroom(own_redis).check()
+    await ensure_room(own_redis)

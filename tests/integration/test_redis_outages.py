@@ -299,7 +299,7 @@ async def test_with_redis_full_sends_answer_503_and_stored_otps_still_verify_and
 
 
 async def accepted_send(api: Api) -> str | None:
-    """The otp_id of a send, or None if it was refused (the API sees memory freed within half a second)."""
+    """The otp_id of a send, or None if it was refused."""
     status, body = await api.post(SEND_PATH, {"recipient": random_number(), "content": "Code {}"})
     return str(body["otp_id"]) if status == 200 else None
 
