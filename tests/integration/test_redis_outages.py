@@ -2,7 +2,7 @@
 
 This module runs its own stack (an embedded Redis in a temporary directory, the sandbox, the API and one
 worker) so it can stop and restart that Redis without disturbing the session's. Redis always comes back
-on the same port; the API and the worker are never restarted.
+on the same port; the API is never restarted, the worker only where jobs must wait in the queue.
 """
 
 from __future__ import annotations
@@ -231,6 +231,15 @@ async def test_codes_sent_before_a_redis_crash_verify_after_it(api: Api, own: Ow
 # scenario 7: Redis comes back empty (no persistence) --------------------------------------------------
 
 
+def replace_with_an_empty_redis(own: OwnStack) -> None:
+    """Redis stopped and started again on the same port with an empty data directory: everything is lost."""
+    own.redis.stop()
+    empty = EmbeddedRedis(own.data_dirs / f"empty-{time.monotonic_ns()}")
+    empty.port = own.redis.port
+    own.redis = empty
+    own.redis.start()
+
+
 async def test_after_redis_loses_its_data_a_code_sent_before_never_verifies(api: Api, own: OwnStack) -> None:
     d7_number, console_number = random_number(), random_number()
     by_d7 = await api.send(recipient=d7_number)
@@ -240,11 +249,7 @@ async def test_after_redis_loses_its_data_a_code_sent_before_never_verifies(api:
     await api.delivered(by_console)
     await every_vendor_healthy(api)
 
-    own.redis.stop()
-    empty = EmbeddedRedis(own.data_dirs / f"empty-{time.monotonic_ns()}")
-    empty.port = own.redis.port
-    own.redis = empty
-    own.redis.start()
+    replace_with_an_empty_redis(own)
 
     d7_code, console_code = await code_for(api, d7_number), await code_for(api, console_number)
     assert await api.verify(by_d7, d7_code) == "FAILED"
@@ -253,11 +258,7 @@ async def test_after_redis_loses_its_data_a_code_sent_before_never_verifies(api:
 
 
 async def test_after_redis_loses_its_data_new_sends_are_still_delivered(api: Api, own: OwnStack) -> None:
-    own.redis.stop()
-    empty = EmbeddedRedis(own.data_dirs / f"empty-{time.monotonic_ns()}")
-    empty.port = own.redis.port
-    own.redis = empty
-    own.redis.start()
+    replace_with_an_empty_redis(own)
 
     recipient = random_number()
     otp_id = await api.send(recipient=recipient)
