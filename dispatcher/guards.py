@@ -4,6 +4,7 @@
 - the SMS-pumping guard: a country allowlist (403), and a velocity limit per number range (the first
   ``prefix_digits`` digits) that blocks the range for a cool-down when exceeded (429);
 - optionally one open OTP per number (409 naming it);
+- no new sends while Redis is nearly full (503, ``dispatcher/headroom.py``);
 - idempotent sends: an Idempotency-Key replayed with the same body within 24 h gets the first answer
   and queues nothing; with another body, 422.
 
@@ -22,6 +23,7 @@ import redis.asyncio as aioredis
 from config import Limits
 from dispatcher.constants import idempotency_key, in_flight_key, limit_key, prefix_block_key, record_key
 from dispatcher.errors import Conflict, CountryNotAllowed, IdempotencyKeyReused, RateLimited
+from dispatcher.headroom import ensure_room
 from dispatcher.sealing import Sealer
 from dispatcher.store import redis_errors
 
@@ -116,7 +118,9 @@ class Guards:
             raise CountryNotAllowed("Sending to this country is not allowed by this dispatcher.")
 
     async def count_send(self, recipient: Recipient, caller: Caller) -> None:
-        """Count one send or resend against every limit, or raise ``RateLimited`` if one is reached."""
+        """Count one send or resend against every limit, or raise ``RateLimited`` if one is reached
+        (``ServiceUnavailable`` while Redis is nearly full: ``dispatcher/headroom.py``)."""
+        await ensure_room(self._redis)
         limits = self._limits
         counters = [
             (

@@ -17,6 +17,9 @@ from enum import StrEnum
 from typing import cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
@@ -314,13 +317,17 @@ def connect(url: str, timeout: float) -> aioredis.Redis:
     """A pooled client whose every command gives up after ``timeout`` seconds, so callers never hang.
 
     At most ``MAX_REDIS_CONNECTIONS`` connections; a command beyond them waits (within ``timeout``)
-    for a free one rather than failing, so a burst of concurrent runs queues instead of erroring.
+    for a free one rather than failing, so a burst of concurrent runs queues instead of erroring. A
+    command whose pooled connection turns out closed (Redis restarted since it was opened) is sent once
+    more on a new connection, so the first requests after Redis returns do not fail; a timeout is not
+    retried.
     """
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         health_check_interval=30,
         max_connections=MAX_REDIS_CONNECTIONS,
         timeout=timeout,

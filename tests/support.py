@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import secrets
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,15 +22,21 @@ import redis
 from celery import Celery
 
 from config import Settings
-from dispatcher.constants import SEND_QUEUE, lease_key
+from dispatcher.constants import SEND_QUEUE, breaker_key, lease_key
 from dispatcher.jobs import celery_config
+from workers.devstack import sandbox_providers
+from workers.embedded_redis import free_port
 
 START_TIMEOUT = 30.0
+QUIET_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
 POSTBACK_SECRET = "postback-test-secret"
 WAIT_TIMEOUT = 15.0
 CODE_VENDORS = ("d7", "octopush", "messagecentral")
 FLOWER_PASSWORD = "flower-test-password"
 FLOWER_AUTH = {"Authorization": "Basic " + base64.b64encode(f"admin:{FLOWER_PASSWORD}".encode()).decode()}
+FAST_RETRY = {"timeout": 1.0, "attempts": 2, "retry_delay": 0.05, "retry_delay_max": 0.1}
+"""Vendor settings small enough that retries and failovers happen in milliseconds."""
 
 
 @dataclass
@@ -41,6 +49,8 @@ class Stack:
     token: str
     env: dict[str, str]
     logs: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    """The sandbox, API and worker subprocesses, by command."""
     settings: Settings = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +116,12 @@ class Api:
             assert response.status == 200, await response.text()
             return dict(await response.json())
 
+    async def messages(self, recipient: str) -> list[dict[str, Any]]:
+        """Every message the number received, oldest first."""
+        async with self.session.get(f"{self.stack.sandbox_url}/inbox/{recipient}/all") as response:
+            assert response.status == 200, await response.text()
+            return list((await response.json())["messages"])
+
     async def fault(self, vendor: str, **faults: Any) -> None:
         async with self.session.put(f"{self.stack.sandbox_url}/_sandbox/faults/{vendor}", json=faults) as response:
             assert response.status == 200, await response.text()
@@ -132,6 +148,23 @@ class Api:
     async def reset_sandbox(self) -> None:
         async with self.session.post(f"{self.stack.sandbox_url}/_sandbox/reset") as response:
             assert response.status == 200, await response.text()
+
+
+@asynccontextmanager
+async def quiet_api(stack: Stack, redis_client: redis.Redis) -> AsyncIterator[Api]:
+    """A client of the stack, once earlier tests' deliveries are done, with the sandbox's faults and
+    counters and every vendor's circuit breaker reset."""
+    deadline = time.monotonic() + QUIET_TIMEOUT
+    while redis_client.llen(SEND_QUEUE) or redis_client.keys(lease_key("*")):
+        assert time.monotonic() < deadline, "the stack is still delivering an earlier test's sends"
+        await asyncio.sleep(0.02)
+    breakers = redis_client.keys(breaker_key("*"))
+    if breakers:
+        redis_client.delete(*breakers)
+    async with aiohttp.ClientSession() as session:
+        client = Api(stack, session, redis_client)
+        await client.reset_sandbox()
+        yield client
 
 
 def random_number() -> str:
@@ -175,6 +208,53 @@ def start_process(
     return child
 
 
+@contextmanager
+def running_stack(redis_url: str, logs: Path, **overrides: str) -> Iterator[Stack]:
+    """The sandbox, the API and one worker (16 threads) on free ports of 127.0.0.1, using the Redis at
+    ``redis_url``, every vendor of the dev chain with ``FAST_RETRY``; ``overrides`` are extra ``OTP_*``
+    variables. Every process is stopped on exit."""
+    sandbox_port, api_port, metrics_port = free_port(), free_port(), free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    token = secrets.token_urlsafe(16)
+    providers = [provider | FAST_RETRY for provider in sandbox_providers(sandbox_url)]
+    env = {
+        **os.environ,
+        "OTP_REDIS_URL": redis_url,
+        "OTP_API_TOKENS": f"{token},second-token",
+        "OTP_SECRET_KEY": secrets.token_urlsafe(32),
+        "OTP_API_PORT": str(api_port),
+        "OTP_SANDBOX_PORT": str(sandbox_port),
+        "OTP_PROVIDERS": json.dumps(providers),
+        "OTP_ROUTES": json.dumps({"+91": ["messagecentral"]}),
+        # The suite sends far more than a real number would get; tests/dispatcher/test_guards.py runs its own limits.
+        "OTP_LIMITS__RECIPIENT_SENDS": "1000",
+        "OTP_LIMITS__PREFIX_SENDS": "100000",
+        "OTP_POSTBACK_SECRET": POSTBACK_SECRET,
+        "OTP_WORKER_METRICS_PORT": str(metrics_port),
+        "OTP_POSTBACK_RETRY_DELAY": "0.05",
+        "PYTHONUNBUFFERED": "1",
+        **overrides,
+    }
+    stack = Stack(redis_url, sandbox_url, f"http://127.0.0.1:{api_port}", token, env, logs)
+    try:
+        stack.processes["sandbox"] = start_process("sandbox", env, logs, ready=lambda _: listening(sandbox_port))
+        stack.processes["api"] = start_process("api", env, logs, ready=lambda _: listening(api_port))
+        start_worker(stack)
+        yield stack
+    finally:
+        for child in stack.processes.values():
+            stop(child)
+
+
+def start_worker(stack: Stack) -> subprocess.Popen[bytes]:
+    """The stack's worker (16 threads), started anew if it was stopped; it logs to ``worker.log``."""
+    worker = start_process(
+        "worker", stack.env, stack.logs, ready=lambda log: "ready." in log, extra=["--", "--concurrency=16"]
+    )
+    stack.processes["worker"] = worker
+    return worker
+
+
 def extra_worker(
     stack: Stack, node: str, env: dict[str, str] | None = None, concurrency: int = 8
 ) -> subprocess.Popen[bytes]:
@@ -200,13 +280,13 @@ def listening(port: int) -> bool:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate a child process, killing it if it does not exit within 10 s."""
+    """Terminate a child process, killing it if it does not exit within ``STOP_TIMEOUT`` seconds."""
     process.terminate()
     try:
-        process.wait(10)
+        process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait(10)
+        process.wait(STOP_TIMEOUT)
 
 
 def control_app(stack: Stack) -> Celery:

@@ -6,6 +6,7 @@ must never silently disappear), data in the directory given. Used only when ``OT
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -19,7 +20,8 @@ STOP_TIMEOUT = 5.0
 
 
 class EmbeddedRedis:
-    """Start with ``start()`` (returns the URL), stop with ``stop()``; also a context manager."""
+    """Start with ``start()`` (returns the URL), stop with ``stop()``; also a context manager. A restart keeps
+    the port (and, with the same ``data_dir``, the data)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
@@ -63,6 +65,24 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._process = None
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open and nothing answers, as on a hung host."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would: writes of the last second may be lost (everysec)."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait()
         self._process = None
 
     def __enter__(self) -> EmbeddedRedis:

@@ -10,18 +10,25 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Reject
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from config import Settings
 from dispatcher.constants import POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
 from dispatcher.schemas import PostbackEvent, SendJob
 from workers.delivery import Finished
 from workers.metrics import FINISHED
-from workers.runtime import current_runtime
+from workers.runtime import Runtime, current_runtime
 
 ERROR_RETRY_DELAY = 5.0
 """Seconds before a run that failed unexpectedly (Redis blip, deadline passed) is tried again."""
+OUTAGE_RERUNS = 60
+"""Reruns, ``ERROR_RETRY_DELAY`` apart, of failed runs inside the job itself while the broker cannot take
+its retry (Redis down for both): about five minutes. Celery would otherwise drop the job."""
 MAX_RETRIES = 50
 """Upper bound on reruns of one send job, far above what the chain's own retries need, so a job
 that fails every time cannot loop forever."""
@@ -40,26 +47,41 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         """Deliver the current send of each OTP of the batch through the provider chain, concurrently
         (safe to run twice). ``jobs`` holds ``SendJob`` pairs: an otp_id and its job number."""
         runtime = current_runtime(settings)
-        batch = [SendJob(str(otp_id), int(job_seq)) for otp_id, job_seq in jobs]
+        again = run_batch(runtime, [SendJob(str(otp_id), int(job_seq)) for otp_id, job_seq in jobs])
+        for _ in range(OUTAGE_RERUNS):
+            if not again:
+                return
+            try:
+                raise self.retry(args=[again], countdown=ERROR_RETRY_DELAY)
+            except Reject:  # the broker could not take the retry: Redis is down for it too
+                log.warning("broker unavailable; running %d jobs again here in %.0f s", len(again), ERROR_RETRY_DELAY)
+                time.sleep(ERROR_RETRY_DELAY)
+                again = run_batch(runtime, again)
+        if again:
+            raise self.retry(args=[again], countdown=ERROR_RETRY_DELAY)
+
+    def run_batch(runtime: Runtime, batch: list[SendJob]) -> list[SendJob]:
+        """Deliver a batch; returns the jobs to run again (their run failed, or their retry could not be
+        queued)."""
         try:
             outcomes = runtime.run(runtime.deliverer.deliver_all(batch))
         except Exception as exc:
             log.warning("delivery run of %d OTPs failed (%s); trying again", len(batch), type(exc).__name__)
-            raise self.retry(countdown=ERROR_RETRY_DELAY, exc=exc) from exc
-        failed = []
+            return batch
+        again = []
         for job, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 log.warning("otp %s: delivery run failed (%s); trying again", job.otp_id, type(outcome).__name__)
-                failed.append(job)
+                again.append(job)
             elif isinstance(outcome, Finished):
                 FINISHED.labels(outcome.event.value).inc()
                 if outcome.postback:
-                    send_postback.apply_async((job.otp_id, outcome.event.value, time.time()))
+                    queue(send_postback, (job.otp_id, outcome.event.value, time.time()))
             elif outcome is not None:
                 expires = datetime.fromtimestamp(outcome.expires_at, tz=UTC)
-                send_otp.apply_async(([outcome.job],), countdown=outcome.countdown, expires=expires)
-        if failed:
-            raise self.retry(args=[failed], countdown=ERROR_RETRY_DELAY)
+                if not queue(send_otp, ([outcome.job],), countdown=outcome.countdown, expires=expires):
+                    again.append(outcome.job)
+        return again
 
     @app.task(name=POSTBACK_TASK, bind=True, max_retries=None, ignore_result=True, queue=POSTBACK_QUEUE)
     def send_postback(self: Task, otp_id: str, event: str, first_try: float) -> None:
@@ -71,3 +93,13 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             log.warning("otp %s: postback %s given up after 24 h", otp_id, event)
             return
         raise self.retry(countdown=min(longest_wait, settings.postback_retry_delay * 2**self.request.retries))
+
+
+def queue(task: Task, args: tuple[Any, ...], **options: Any) -> bool:
+    """Publish a job from inside a task; False (logged) when the broker cannot take it."""
+    try:
+        task.apply_async(args, **options)
+    except (KombuError, RedisError, OSError) as exc:
+        log.warning("%s could not be queued (%s)", task.name, type(exc).__name__)
+        return False
+    return True

@@ -6,7 +6,8 @@ Errors are read from the body's ``responseCode``, not the HTTP status, and mappe
 only: 702 (wrong code), 703 (already verified), 705 (expired) and 800 (limit reached) mean "not
 approved" on validation; 501 (bad customer) and credit errors make the vendor unavailable; 511
 (country not served) too, so another vendor takes the number; 506 (a request already pending for
-this number) is temporary; other 4xx reject the request.
+this number) is temporary, and so is a success we cannot read (no ``responseCode``: a garbled body);
+other 4xx reject the request.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def _response_code(body: Any) -> int | None:
 def _failure(status: int, body: Any) -> ProviderError:
     """The one place Message Central's error answers are classified."""
     response_code = _response_code(body)
+    if response_code is None and status < 300:
+        return TemporaryError("BAD_RESPONSE", f"Message Central answered HTTP {status} without a responseCode")
     code = f"MC_{response_code}" if response_code is not None else f"HTTP_{status}"
     if response_code in UNAVAILABLE or status in (401, 402, 403):
         return VendorUnavailable(code, f"Message Central cannot serve this request ({code})")

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from aiohttp import web
 from pydantic import ValidationError
 
+from workers.sandbox.faults import with_faults
 from workers.sandbox.state import STATE, VENDORS, Faults, Message
 
 routes = web.RouteTableDef()
@@ -15,27 +16,35 @@ routes = web.RouteTableDef()
 
 @routes.get("/inbox/{recipient}")
 async def read_inbox(request: web.Request) -> web.Response:
-    message = request.app[STATE].inbox.get(request.match_info["recipient"])
-    if message is None:
+    """The last message the number received."""
+    messages = request.app[STATE].inbox.get(request.match_info["recipient"])
+    if not messages:
         return web.json_response({"error": "no message"}, status=404)
-    return web.json_response(asdict(message))
+    return web.json_response(asdict(messages[-1]))
+
+
+@routes.get("/inbox/{recipient}/all")
+async def read_all_of_inbox(request: web.Request) -> web.Response:
+    """Every message the number received, oldest first."""
+    messages = request.app[STATE].inbox.get(request.match_info["recipient"], [])
+    return web.json_response({"messages": [asdict(message) for message in messages]})
+
+
+def _console_error(status: int) -> web.Response:
+    return web.json_response({"error": "injected fault"}, status=status)
 
 
 @routes.post("/inbox/{recipient}")
+@with_faults("console", "inbox", _console_error)
 async def drop_in_inbox(request: web.Request) -> web.Response:
     """Where the console provider leaves its messages."""
-    state = request.app[STATE]
     try:
         body = await request.json()
         vendor, text, code = str(body["vendor"]), str(body["text"]), str(body["code"])
     except (ValueError, KeyError, TypeError):
         return web.json_response({"error": "expected JSON with vendor, text and code"}, status=400)
-    state.calls["console"]["inbox"] += 1
-    faults = state.faults["console"]
-    if faults.status is not None:
-        return web.json_response({"error": "injected fault"}, status=faults.status)
     reference = str(uuid.uuid4())
-    state.deliver(Message(vendor, request.match_info["recipient"], text, code, reference))
+    request.app[STATE].deliver(Message(vendor, request.match_info["recipient"], text, code, reference))
     return web.json_response({"reference": reference}, status=201)
 
 

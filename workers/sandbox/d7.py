@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from dispatcher import codes
-from workers.sandbox.faults import apply_faults
+from workers.sandbox.faults import with_faults
 from workers.sandbox.state import STATE, Message
 
 MAX_WRONG_CODES = 5
@@ -139,9 +139,8 @@ def _otp(request: web.Request, otp_id: str) -> SandboxOtp | None:
 
 
 @routes.post("/verify/v1/otp/send-otp")
+@with_faults("d7", "send-otp", error_response)
 async def send_otp(request: web.Request) -> web.Response:
-    if fault := await apply_faults(request, "d7", "send-otp", error_response):
-        return fault
     body: SendBody = await _parse(request, SendBody)
     now = time.time()
     code = codes.generate(body.otp_code_length, body.otp_type)
@@ -162,9 +161,8 @@ async def send_otp(request: web.Request) -> web.Response:
 
 
 @routes.post("/verify/v1/otp/resend-otp")
+@with_faults("d7", "resend-otp", error_response)
 async def resend_otp(request: web.Request) -> web.Response:
-    if fault := await apply_faults(request, "d7", "resend-otp", error_response):
-        return fault
     body: IdBody = await _parse(request, IdBody)
     otp, now = _otp(request, body.otp_id), time.time()
     if otp is None:
@@ -188,9 +186,8 @@ async def resend_otp(request: web.Request) -> web.Response:
 
 @routes.post("/verify/v1/otp/verify-otp")
 @routes.post("/verify/v1/verify-otp")
+@with_faults("d7", "verify-otp", error_response)
 async def verify_otp(request: web.Request) -> web.Response:
-    if fault := await apply_faults(request, "d7", "verify-otp", error_response):
-        return fault
     body: VerifyBody = await _parse(request, VerifyBody)
     otp, now = _otp(request, body.otp_id), time.time()
     if otp is None:
@@ -209,9 +206,8 @@ async def verify_otp(request: web.Request) -> web.Response:
 
 
 @routes.get("/verify/v1/report/{otp_id}")
+@with_faults("d7", "report", error_response)
 async def report(request: web.Request) -> web.Response:
-    if fault := await apply_faults(request, "d7", "report", error_response):
-        return fault
     otp, now = _otp(request, request.match_info["otp_id"]), time.time()
     if otp is None:
         return web.json_response({"detail": NOT_FOUND}, status=404)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from workers.sandbox.faults import apply_faults
+from workers.sandbox.faults import with_faults
 from workers.sandbox.state import STATE, Message
 
 TIMEOUT = 60
@@ -58,9 +58,8 @@ def vendor_error(code: int) -> web.Response:
 
 
 @routes.get("/auth/v1/authentication/token")
+@with_faults("messagecentral", "token", error_response, vendor_error)
 async def token(request: web.Request) -> web.Response:
-    if fault := await apply_faults(request, "messagecentral", "token", error_response, vendor_error):
-        return fault
     customer, password = request.app[CREDENTIALS]
     try:
         key = base64.b64decode(request.query.get("key", ""), validate=True).decode()
@@ -84,9 +83,8 @@ def _refusal(request: web.Request) -> web.Response | None:
 
 
 @routes.post("/verification/v2/verification/send")
+@with_faults("messagecentral", "send", error_response, vendor_error)
 async def send(request: web.Request) -> web.Response:
-    if fault := await apply_faults(request, "messagecentral", "send", error_response, vendor_error):
-        return fault
     if refusal := _refusal(request):
         return refusal
     country, mobile = request.query.get("countryCode", ""), request.query.get("mobileNumber", "")
@@ -120,9 +118,8 @@ async def send(request: web.Request) -> web.Response:
 
 
 @routes.get("/verification/v2/verification/validateOtp")
+@with_faults("messagecentral", "validateOtp", error_response, vendor_error)
 async def validate(request: web.Request) -> web.Response:
-    if fault := await apply_faults(request, "messagecentral", "validateOtp", error_response, vendor_error):
-        return fault
     if refusal := _refusal(request):
         return refusal
     verification: Verification | None = request.app[VERIFICATIONS].get(request.query.get("verificationId", ""))

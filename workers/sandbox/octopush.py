@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from workers.sandbox.faults import apply_faults
+from workers.sandbox.faults import with_faults
 from workers.sandbox.state import STATE, Message
 
 PREFIX = "/v1/public/service/otp"
@@ -83,9 +83,8 @@ def _authorised(request: web.Request) -> bool:
 
 
 @routes.post(PREFIX + "/generate")
+@with_faults("octopush", "generate", error_response, vendor_error)
 async def generate(request: web.Request) -> web.Response:
-    if fault := await apply_faults(request, "octopush", "generate", error_response, vendor_error):
-        return fault
     if not _authorised(request):
         return error_response(401)
     try:
@@ -111,9 +110,8 @@ async def generate(request: web.Request) -> web.Response:
 
 
 @routes.put(PREFIX + "/validate")
+@with_faults("octopush", "validate", error_response, vendor_error)
 async def validate(request: web.Request) -> web.Response:
-    if fault := await apply_faults(request, "octopush", "validate", error_response, vendor_error):
-        return fault
     if not _authorised(request):
         return error_response(401)
     try:

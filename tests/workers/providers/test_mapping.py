@@ -85,15 +85,18 @@ async def test_a_connection_dropped_after_the_request_is_outcome_unknown(
         await adapter("d7", url, session).send(OTP)
 
 
+@pytest.mark.parametrize("kind", ["d7", "octopush", "messagecentral"])
 @pytest.mark.parametrize("raw", [b"<html>502 Bad Gateway</html>", b"", b"{not json"])
 async def test_a_garbled_success_is_temporary(
-    canned: tuple[Canned, str], session: aiohttp.ClientSession, raw: bytes
+    canned: tuple[Canned, str], session: aiohttp.ClientSession, kind: str, raw: bytes
 ) -> None:
     vendor, url = canned
     vendor.default = Answer(status=200, raw=raw)
 
-    with pytest.raises(TemporaryError):
-        await adapter("d7", url, session).send(OTP)
+    with pytest.raises(TemporaryError) as error:
+        await adapter(kind, url, session).send(OTP)
+
+    assert error.value.code == "BAD_RESPONSE"
 
 
 @pytest.mark.parametrize("kind", ["d7", "octopush", "messagecentral"])
