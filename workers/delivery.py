@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from config import ProviderSettings, Settings
 from dispatcher import codes
+from dispatcher.errors import DispatcherError
 from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent, SendJob
 from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, OtpStore
 from workers.breaker import CircuitBreakers, Outcome
@@ -74,6 +75,9 @@ class Deliverer:
         self._providers = providers
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self._runs = asyncio.Semaphore(MAX_RUNS)
+        self._unreleased: dict[str, str] = {}
+        """Leases of runs that failed while Redis was away, by otp_id: the next run here gives them up, so
+        it is not taken for the run of a dead worker."""
         self.lease_seconds = sum(p.timeout for p in settings.enabled_providers) + LEASE_MARGIN
 
     async def deliver_all(self, jobs: list[SendJob]) -> list[RetryLater | Finished | BaseException | None]:
@@ -86,6 +90,9 @@ class Deliverer:
             return await self._deliver(job)
 
     async def _deliver(self, job: SendJob) -> RetryLater | Finished | None:
+        if stale := self._unreleased.get(job.otp_id):
+            await self._store.release(job.otp_id, stale)
+            del self._unreleased[job.otp_id]
         claim = await self._store.claim(job.otp_id, job.job_seq, self.lease_seconds, time.time())
         if claim.kind is ClaimKind.SKIP:
             return None
@@ -98,7 +105,10 @@ class Deliverer:
         try:
             return await self._walk_chain(claim.state, claim.lease, crashed=claim.kind is ClaimKind.CRASHED)
         except BaseException:
-            await self._store.release(job.otp_id, claim.lease)
+            try:
+                await self._store.release(job.otp_id, claim.lease)
+            except DispatcherError:
+                self._unreleased[job.otp_id] = claim.lease
             raise
 
     async def _walk_chain(self, state: DeliveryState, lease: str, *, crashed: bool) -> RetryLater | Finished | None:

@@ -54,7 +54,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             try:
                 raise self.retry(args=[again], countdown=ERROR_RETRY_DELAY)
             except Reject:  # the broker could not take the retry: Redis is down for it too
-                log.warning("broker unavailable; running %d jobs again here in %.0f s", len(again), ERROR_RETRY_DELAY)
+                log.warning("broker unavailable; running the job again here in %.0f s", ERROR_RETRY_DELAY)
                 time.sleep(ERROR_RETRY_DELAY)
                 again = run_batch(runtime, again)
         if again:
