@@ -18,13 +18,13 @@ from typing import Any
 import aiohttp
 
 from bench import procs, profile, report, scenarios
-from bench.baselines import NAIVE_PREFORK, NOOP_DRAIN, ONE_MESSAGE_PER_OTP, run_baseline
+from bench.baselines import NAIVE_PREFORK, NOOP_DRAIN, PLAIN_CELERY_PER_OTP, run_baseline
 from bench.progress import Progress
 from bench.scenarios import LoadShape
 from bench.stack import BenchStack, Sandbox, Topology
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = 7
+STEPS = 8
 QUICK = {
     "peak_seconds": 2.0,
     "peak_requests": 400,
@@ -113,8 +113,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             baselines["noop_drain"] = await run_baseline(
                 NOOP_DRAIN, stack, sandbox, args.baseline_messages, args.baseline_seconds, progress
             )
-            baselines["one_message_per_otp"] = await run_baseline(
-                ONE_MESSAGE_PER_OTP, stack, sandbox, args.baseline_messages, args.baseline_seconds, progress
+            baselines["plain_celery_per_otp"] = await run_baseline(
+                PLAIN_CELERY_PER_OTP, stack, sandbox, args.baseline_messages, args.baseline_seconds, progress
             )
             baselines["naive_prefork"] = await run_baseline(
                 NAIVE_PREFORK, stack, sandbox, args.naive_messages, args.baseline_seconds, progress
@@ -129,6 +129,18 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 )
             else:
                 found["peak_0ms"] = await peak
+            stack.restart_api({"OTP_JOB_BATCH": "1"})  # the same pipeline, one Celery message per OTP
+            found["peak_0ms_one_message_per_otp"] = await scenarios.peak(
+                "peak_0ms_one_message_per_otp",
+                stack,
+                sandbox,
+                shape,
+                0.0,
+                args.peak_requests,
+                args.peak_seconds,
+                progress,
+            )
+            stack.restart_api({})
             found["peak_200ms"] = await scenarios.peak(
                 "peak_200ms", stack, sandbox, shape, 200.0, args.peak_requests, args.peak_seconds, progress
             )

@@ -1,7 +1,7 @@
 """The baselines, measured in the same run as the scenarios: plain Celery on the same Redis and sandbox.
 
 - ``noop_drain``: a prefork worker (2 processes) drains no-op tasks: the bare cost of a Celery message;
-- ``one_message_per_otp``: two thread-pool workers, one shared asyncio loop and aiohttp session per
+- ``plain_celery_per_otp``: two thread-pool workers, one shared asyncio loop and aiohttp session per
   process, one D7 POST per message (what the dispatcher's design is measured against);
 - ``naive_prefork``: a prefork worker (2 processes), one blocking ``urllib`` POST per message, against
   the 200 ms vendor.
@@ -52,8 +52,8 @@ class Baseline:
 
 
 NOOP_DRAIN = Baseline("noop_drain", NOOP_TASK, 1, ("--pool=prefork", "--concurrency=2"), "queue")
-ONE_MESSAGE_PER_OTP = Baseline(
-    "one_message_per_otp", DELIVER_TASK, 2, ("--pool=threads", "--concurrency=64"), "vendor", live_producer=True
+PLAIN_CELERY_PER_OTP = Baseline(
+    "plain_celery_per_otp", DELIVER_TASK, 2, ("--pool=threads", "--concurrency=64"), "vendor", live_producer=True
 )
 NAIVE_PREFORK = Baseline(
     "naive_prefork", DELIVER_SYNC_TASK, 1, ("--pool=prefork", "--concurrency=2"), "vendor", latency_ms=200.0

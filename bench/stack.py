@@ -97,15 +97,27 @@ class BenchStack:
         self.children["sandbox"] = start_process(
             ["-m", "workers.cli", "sandbox"], self.env, logs / "sandbox.log", lambda _: listening(sandbox_port)
         )
-        self.children["api"] = start_process(
-            ["-m", "workers.cli", "api"], self.env, logs / "api.log", lambda _: listening(api_port)
-        )
+        self._start_api({})
         for index in range(self.topology.worker_processes):
             celery = [f"--concurrency={self.topology.worker_concurrency}", "-n", f"bench{index}@%h"]
             worker = ["-m", "workers.cli", "worker", "--", *celery]
             self.children[f"worker{index}"] = spawn(worker, self.env, logs / f"worker{index}.log")
         for index in range(self.topology.worker_processes):
             wait_ready(self.children[f"worker{index}"], logs / f"worker{index}.log", lambda log: "ready." in log)
+
+    def restart_api(self, changes: dict[str, str]) -> None:
+        """Start the API again with ``changes`` to its environment (the stack's own when empty)."""
+        stop_processes([self.children.pop("api")])
+        self._start_api(changes)
+
+    def _start_api(self, changes: dict[str, str]) -> None:
+        port = int(self.env["OTP_API_PORT"])
+        self.children["api"] = start_process(
+            ["-m", "workers.cli", "api"],
+            self.env | changes,
+            self.workdir / "logs" / "api.log",
+            lambda _: listening(port),
+        )
 
     def stop(self) -> None:
         stop_processes(list(self.children.values()))

@@ -4,7 +4,9 @@
 - the SMS-pumping guard: a country allowlist (403), and a velocity limit per number range (the first
   ``prefix_digits`` digits) that blocks the range for a cool-down when exceeded (429);
 - optionally one open OTP per number (409 naming it);
-- no new sends while Redis is nearly full (503, ``dispatcher/headroom.py``);
+- no new sends while Redis is nearly full (503): above ``MEMORY_CEILING`` of its ``maxmemory``, so the
+  sends already accepted can still be delivered (with ``noeviction``, a full Redis refuses every write,
+  the broker's bookkeeping included: a job a worker has just taken would be lost);
 - idempotent sends: an Idempotency-Key replayed with the same body within 24 h gets the first answer
   and queues nothing; with another body, 422.
 
@@ -22,12 +24,14 @@ import redis.asyncio as aioredis
 
 from config import Limits
 from dispatcher.constants import idempotency_key, in_flight_key, limit_key, prefix_block_key, record_key
-from dispatcher.errors import Conflict, CountryNotAllowed, IdempotencyKeyReused, RateLimited
-from dispatcher.headroom import ensure_room
+from dispatcher.errors import Conflict, CountryNotAllowed, IdempotencyKeyReused, RateLimited, ServiceUnavailable
 from dispatcher.sealing import Sealer
 from dispatcher.store import redis_errors
 
 IDEMPOTENCY_TTL = 86_400
+MEMORY_CEILING = 0.9
+"""Share of Redis's ``maxmemory`` above which sends are refused; Redis is asked at every send (a reading
+kept even half a second let a burst of sends through past the limit)."""
 IN_PROGRESS = ""
 """The remembered answer while the first request with a key is still being served."""
 
@@ -35,6 +39,11 @@ log = logging.getLogger(__name__)
 
 _CHECK_AND_COUNT = """
 local n = tonumber(ARGV[1])
+local memory = redis.call('INFO', 'memory')
+local limit = tonumber(string.match(memory, 'maxmemory:(%d+)'))
+local used = tonumber(string.match(memory, 'used_memory:(%d+)'))
+used = used - tonumber(string.match(memory, 'mem_not_counted_for_evict:(%d+)') or '0')
+if limit > 0 and used > limit * tonumber(ARGV[3 * n + 3]) then return {'REDIS_FULL', 0} end
 local block = KEYS[n + 1]
 local blocked = redis.call('TTL', block)
 if blocked > 0 then return {'PREFIX_BLOCKED', blocked} end
@@ -119,8 +128,7 @@ class Guards:
 
     async def count_send(self, recipient: Recipient, caller: Caller) -> None:
         """Count one send or resend against every limit, or raise ``RateLimited`` if one is reached
-        (``ServiceUnavailable`` while Redis is nearly full: ``dispatcher/headroom.py``)."""
-        await ensure_room(self._redis)
+        (``ServiceUnavailable`` while Redis is nearly full)."""
         limits = self._limits
         counters = [
             (
@@ -136,13 +144,15 @@ class Guards:
             counters.append((limit_key("token-d", caller.token), limits.token_per_day, 86_400, "TOKEN_RATE_LIMITED"))
         if caller.ip is not None:
             counters.append((limit_key("ip", caller.ip), limits.ip_per_minute, 60, "IP_RATE_LIMITED"))
-        args: list[str | int] = [len(counters)]
+        args: list[str | int | float] = [len(counters)]
         for _, limit, window, code in counters:
             args += [limit, window, code]
-        args.append(limits.prefix_block)
+        args += [limits.prefix_block, MEMORY_CEILING]
         keys = [key for key, *_ in counters] + [prefix_block_key(recipient.prefix)]
         async with redis_errors():
             code, retry_after = await self._check_and_count(keys=keys, args=args)
+        if code == "REDIS_FULL":
+            raise ServiceUnavailable("The OTP store (Redis) is nearly full; no new sends until it has room.")
         if code != "OK":
             if code == "PREFIX_BLOCKED":
                 log.warning("pumping guard: range %s**** blocked (%ss left)", recipient.prefix, retry_after)

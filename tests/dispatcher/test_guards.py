@@ -4,17 +4,24 @@ session's Redis, so the session's worker delivers what it queues."""
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import redis
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
-from config import Settings
+from config import Limits, Settings
 from dispatcher.app import create_app
 from dispatcher.constants import limit_key
+from dispatcher.errors import ServiceUnavailable
+from dispatcher.guards import MEMORY_CEILING, Caller, Guards
+from dispatcher.sealing import Sealer
+from dispatcher.store import connect
 from tests.support import Api, Stack, random_number, wait_for
+from workers.embedded_redis import EmbeddedRedis
 
 
 class Guarded:
@@ -197,3 +204,42 @@ async def test_refusals_are_counted_in_the_metrics(guarded: GuardedFactory) -> N
         text = await response.text()
 
     assert 'otp_requests_refused_total{code="RECIPIENT_LIMIT_REACHED"}' in text
+
+
+@pytest.fixture
+async def own_guards(tmp_path: Path) -> AsyncIterator[tuple[Guards, aioredis.Redis]]:
+    """Guards over a Redis of the test's own, whose maxmemory it sets."""
+    with EmbeddedRedis(tmp_path) as server:
+        client = connect(server.url, 1.0)
+        yield Guards(client, Sealer("secret"), Limits()), client
+        await client.aclose()
+
+
+async def count_one_send(guards: Guards) -> None:
+    await guards.count_send(guards.recipient(random_number()), Caller(token="t", ip="127.0.0.1"))
+
+
+async def test_a_redis_without_maxmemory_always_takes_sends(own_guards: tuple[Guards, aioredis.Redis]) -> None:
+    guards, _ = own_guards
+
+    await count_one_send(guards)
+
+
+async def test_a_redis_used_beyond_the_ceiling_of_its_maxmemory_takes_no_more_sends(
+    own_guards: tuple[Guards, aioredis.Redis],
+) -> None:
+    guards, client = own_guards
+    used = int((await client.info("memory"))["used_memory"])
+    await client.config_set("maxmemory", int(used / MEMORY_CEILING) - 1024)
+
+    with pytest.raises(ServiceUnavailable):
+        await count_one_send(guards)
+    assert await client.keys(limit_key("*", "*")) == []  # a refused send uses no quota
+
+
+async def test_a_redis_below_the_ceiling_takes_sends(own_guards: tuple[Guards, aioredis.Redis]) -> None:
+    guards, client = own_guards
+    used = int((await client.info("memory"))["used_memory"])
+    await client.config_set("maxmemory", int(used / MEMORY_CEILING) + 256 * 1024)
+
+    await count_one_send(guards)
