@@ -7,9 +7,7 @@ import base64
 import json
 import os
 import secrets
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -21,6 +19,8 @@ import aiohttp
 import redis
 from celery import Celery
 
+from bench import stack as bench_stack
+from bench.stack import listening
 from config import Settings
 from dispatcher.constants import SEND_QUEUE, breaker_key, lease_key
 from dispatcher.jobs import celery_config
@@ -192,20 +192,10 @@ def start_process(
     extra: list[str] | None = None,
     name: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``otp-dispatcher <command>`` in a subprocess logging to ``<logs>/<name>.log``, once ``ready(log)``."""
-    log_path = logs / f"{name or command}.log"
-    with log_path.open("wb") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", command, *(extra or [])], env=env, stdout=log, stderr=log
-        )
-    deadline = time.monotonic() + START_TIMEOUT
-    while not ready(log_path.read_text(errors="replace")):
-        if child.poll() is not None or time.monotonic() > deadline:
-            child.kill()
-            child.wait()
-            raise RuntimeError(f"{command} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.05)
-    return child
+    """``otp-dispatcher <command>`` in a subprocess logging to ``<logs>/<name>.log``, once ``ready(log)``
+    (as the benchmark starts its stack)."""
+    args = ["-m", "workers.cli", command, *(extra or [])]
+    return bench_stack.start_process(args, env, logs / f"{name or command}.log", ready)
 
 
 @contextmanager
@@ -268,15 +258,6 @@ def extra_worker(
         extra=["--", f"--concurrency={concurrency}", "-n", f"{node}@%h"],
         name=f"{node}-worker",
     )
-
-
-def listening(port: int) -> bool:
-    """Whether something accepts connections on 127.0.0.1:``port``."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
