@@ -85,9 +85,10 @@ class Deliverer:
         return await asyncio.gather(*(self.deliver(job) for job in jobs), return_exceptions=True)
 
     async def deliver(self, job: SendJob) -> RetryLater | Finished | None:
-        """Make one pass at the OTP's current send; None when there was nothing (more) to do."""
+        """Make one pass at the OTP's current send; None when there was nothing (more) to do. A run
+        never outlives its lease (by then another run may hold it)."""
         async with self._runs:
-            return await self._deliver(job)
+            return await asyncio.wait_for(self._deliver(job), self.lease_seconds)
 
     async def _deliver(self, job: SendJob) -> RetryLater | Finished | None:
         if stale := self._unreleased.get(job.otp_id):

@@ -27,8 +27,6 @@ from workers.postbacks import Postbacks
 from workers.providers import Provider, build_providers
 
 MAX_VENDOR_CONNECTIONS = 200
-RUN_MARGIN = 5.0
-"""Seconds a task waits beyond the lease before giving up on its coroutine."""
 
 _T = TypeVar("_T")
 
@@ -49,13 +47,16 @@ class Runtime:
         self.providers: dict[str, Provider] = self.run(self._open_providers(), timeout=10)
         self.deliverer = Deliverer(settings, self.store, self.breakers, self.providers)
         self.postbacks = Postbacks(settings, self.store, self._session)
-        self.run_timeout = self.deliverer.lease_seconds + RUN_MARGIN
 
     def run(self, coroutine: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
-        """Run ``coroutine`` on the process loop and wait for it; cancelled if ``timeout`` passes first."""
+        """Run ``coroutine`` on the process loop and wait for it; cancelled if ``timeout`` passes first.
+
+        The coroutines the tasks hand over bound themselves (vendor and Redis timeouts, each delivery
+        run cut at its lease), so a batch waiting for its turn (``delivery.MAX_RUNS``) is not cut short.
+        """
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
-            return future.result(timeout if timeout is not None else self.run_timeout)
+            return future.result(timeout)
         except TimeoutError:
             future.cancel()
             raise
