@@ -1,0 +1,83 @@
+"""The publisher's adaptive batching, against a Redis database no worker consumes (the session's Redis, db 1)."""
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+import redis
+
+from config import Settings
+from dispatcher.constants import SEND_QUEUE
+from dispatcher.jobs import JobQueue
+from dispatcher.schemas import SendJob
+
+QueueFactory = Callable[..., JobQueue]
+
+
+@pytest.fixture
+def unconsumed(redis_url: str) -> Iterator[tuple[str, redis.Redis]]:
+    url = redis_url.rsplit("/", 1)[0] + "/1"
+    client = redis.Redis.from_url(url, decode_responses=True)
+    client.delete(SEND_QUEUE)
+    yield url, client
+    client.delete(SEND_QUEUE)
+    client.close()
+
+
+@pytest.fixture
+async def job_queue(unconsumed: tuple[str, redis.Redis]) -> AsyncIterator[QueueFactory]:
+    url, _ = unconsumed
+    queues: list[JobQueue] = []
+
+    def make(**settings: object) -> JobQueue:
+        queues.append(JobQueue(Settings.model_validate({"redis_url": url, **settings}), url))
+        return queues[-1]
+
+    yield make
+    for queue in queues:
+        await queue.close()
+
+
+def published(client: redis.Redis) -> list[list[SendJob]]:
+    """The jobs of every message on the send queue, oldest message first."""
+    messages = [json.loads(raw) for raw in reversed(client.lrange(SEND_QUEUE, 0, -1))]
+    return [[SendJob(*job) for job in json.loads(base64.b64decode(m["body"]))[0][0]] for m in messages]
+
+
+def jobs(count: int) -> list[SendJob]:
+    return [SendJob(f"otp-{index}", 1) for index in range(count)]
+
+
+async def test_a_lone_send_is_published_at_once_in_a_job_of_its_own(
+    job_queue: QueueFactory, unconsumed: tuple[str, redis.Redis]
+) -> None:
+    await job_queue().enqueue_send(SendJob("otp-alone", 1), time.time() + 60)
+
+    assert published(unconsumed[1]) == [[SendJob("otp-alone", 1)]]
+
+
+async def test_sends_that_arrive_while_a_job_is_published_go_out_together(
+    job_queue: QueueFactory, unconsumed: tuple[str, redis.Redis]
+) -> None:
+    queue = job_queue()
+
+    await asyncio.gather(*(queue.enqueue_send(job, time.time() + 60) for job in jobs(50)))
+
+    messages = published(unconsumed[1])
+    assert sorted(job for message in messages for job in message) == sorted(jobs(50))
+    assert len(messages) < 50
+
+
+async def test_no_job_carries_more_than_the_batch_setting(
+    job_queue: QueueFactory, unconsumed: tuple[str, redis.Redis]
+) -> None:
+    queue = job_queue(job_batch=20)
+
+    await asyncio.gather(*(queue.enqueue_send(job, time.time() + 60) for job in jobs(50)))
+
+    messages = published(unconsumed[1])
+    assert sum(len(message) for message in messages) == 50
+    assert max(len(message) for message in messages) == 20
