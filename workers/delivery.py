@@ -119,11 +119,9 @@ class Deliverer:
         position, tries = state.chain_pos, state.vendor_tries
         if crashed and position < len(route):
             # The last run died mid-way, maybe after its request left: never call that vendor twice for one send.
-            unknown = AttemptOutcome.OUTCOME_UNKNOWN
-            await self._log_attempt(state, route[position].name, time.time(), unknown, "WORKER_LOST")
-            FAILOVERS.labels(route[position].name).inc()
-            position, tries = position + 1, 0
-            await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
+            position, tries = await self._pass_over(
+                state, route, position, AttemptOutcome.OUTCOME_UNKNOWN, "WORKER_LOST"
+            )
         while position < len(route):
             vendor = route[position]
             provider = self._providers[vendor.name]
@@ -133,10 +131,7 @@ class Deliverer:
             if not await self._breakers.allow(vendor, time.time()):
                 CIRCUIT_OPEN.labels(vendor.name).set(1)
                 skipped = AttemptOutcome.VENDOR_UNAVAILABLE
-                await self._log_attempt(state, vendor.name, time.time(), skipped, "CIRCUIT_OPEN")
-                FAILOVERS.labels(vendor.name).inc()
-                position, tries = position + 1, 0
-                await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
+                position, tries = await self._pass_over(state, route, position, skipped, "CIRCUIT_OPEN")
                 continue
             try:
                 reference, attempt = await self._attempt(provider, state)
@@ -172,6 +167,22 @@ class Deliverer:
         await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed", lease)
         log.warning("otp %s: every provider failed", state.otp_id)
         return Finished(PostbackEvent.FAILED, state.failure_url is not None)
+
+    async def _pass_over(
+        self,
+        state: DeliveryState,
+        route: tuple[ProviderSettings, ...],
+        position: int,
+        outcome: AttemptOutcome,
+        error_code: str,
+    ) -> tuple[int, int]:
+        """Log the vendor at ``position`` as passed over without a call, and move on to the next one;
+        returns the new position and tries."""
+        vendor = route[position].name
+        await self._log_attempt(state, vendor, time.time(), outcome, error_code)
+        FAILOVERS.labels(vendor).inc()
+        await self._store.save_progress(state.otp_id, state.send_seq, position + 1, 0)
+        return position + 1, 0
 
     async def _breaker(self, vendor: ProviderSettings, outcome: Outcome) -> None:
         state = await self._breakers.record(vendor, outcome, time.time())
