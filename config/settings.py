@@ -55,6 +55,7 @@ DEFAULT_BREAKER_MIN_CALLS = 10
 DEFAULT_BREAKER_COOLDOWN = 30.0
 DEFAULT_VISIBILITY_TIMEOUT = 120
 DEFAULT_JOB_BATCH = 200
+DEFAULT_JOB_LINGER = 0.01
 DEFAULT_REDIS_TIMEOUT = 1.0
 
 CONFIG_FILE_VARIABLE = "OTP_CONFIG_FILE"
@@ -214,6 +215,9 @@ class Settings(BaseSettings):
     job_batch: int = Field(DEFAULT_JOB_BATCH, ge=1, le=1000)
     """OTPs one send job carries at most (sends that arrive while a job is being published wait for the
     next one); 1 publishes one Celery message per OTP."""
+    job_linger: float = Field(DEFAULT_JOB_LINGER, ge=0, le=1)
+    """Seconds between two publishes of one API process while it is busy: a send that finds the previous
+    job published less than this ago waits the rest, with the sends arriving meanwhile (0: no wait)."""
     visibility_timeout: int = Field(DEFAULT_VISIBILITY_TIMEOUT, ge=2, le=86_400)
     """Seconds after which a job a worker took but never acknowledged (the worker was killed) is handed
     out again. Short is safe: a job handed out twice runs once (the store's job numbers)."""

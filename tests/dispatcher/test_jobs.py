@@ -81,3 +81,41 @@ async def test_no_job_carries_more_than_the_batch_setting(
     messages = published(unconsumed[1])
     assert sum(len(message) for message in messages) == 50
     assert max(len(message) for message in messages) == 20
+
+
+async def test_a_send_soon_after_a_publish_waits_for_the_linger_with_the_sends_arriving_meanwhile(
+    job_queue: QueueFactory, unconsumed: tuple[str, redis.Redis]
+) -> None:
+    queue = job_queue(job_linger=0.3)
+    await queue.enqueue_send(SendJob("otp-first", 1), time.time() + 60)
+    begun = time.monotonic()
+
+    await asyncio.gather(*(queue.enqueue_send(job, time.time() + 60) for job in jobs(3)))
+
+    assert time.monotonic() - begun >= 0.25
+    assert published(unconsumed[1]) == [[SendJob("otp-first", 1)], jobs(3)]
+
+
+async def test_a_send_after_a_quiet_spell_does_not_wait_for_the_linger(
+    job_queue: QueueFactory, unconsumed: tuple[str, redis.Redis]
+) -> None:
+    queue = job_queue(job_linger=0.3)
+    await queue.enqueue_send(SendJob("otp-first", 1), time.time() + 60)
+    await asyncio.sleep(0.35)  # the quiet spell is the situation under test, not a wait for a condition
+    begun = time.monotonic()
+
+    await queue.enqueue_send(SendJob("otp-later", 1), time.time() + 60)
+
+    assert time.monotonic() - begun < 0.2
+    assert published(unconsumed[1]) == [[SendJob("otp-first", 1)], [SendJob("otp-later", 1)]]
+
+
+async def test_a_full_batch_does_not_wait_for_the_linger(
+    job_queue: QueueFactory, unconsumed: tuple[str, redis.Redis]
+) -> None:
+    queue = job_queue(job_linger=1.0, job_batch=10)
+    await queue.enqueue_send(SendJob("otp-first", 1), time.time() + 60)
+
+    await asyncio.wait_for(asyncio.gather(*(queue.enqueue_send(job, time.time() + 60) for job in jobs(10))), 0.5)
+
+    assert published(unconsumed[1])[1] == jobs(10)
