@@ -10,6 +10,7 @@ from celery.worker.consumer import Consumer
 
 from config import Settings
 from dispatcher.jobs import celery_config
+from workers.heap import freeze_startup_objects
 from workers.metrics import serve
 from workers.runtime import close_runtime, current_runtime
 from workers.tasks import register_tasks
@@ -53,6 +54,7 @@ def make_celery(settings: Settings) -> Celery:
         current_runtime(settings)
         if settings.worker_metrics_port:
             serve(settings.worker_metrics_port, settings.worker_metrics_host)
+        freeze_startup_objects()
 
     worker_ready.connect(warm_up, weak=False)
     worker_process_shutdown.connect(_close_runtime, weak=False)

@@ -21,9 +21,14 @@ from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE
 from workers.app import make_celery
 from workers.checker import ProviderChecker
 from workers.devstack import run_dev_stack
+from workers.heap import freeze_startup_objects
 from workers.logs import configure_logging
 from workers.sandbox import create_sandbox_app
 
+LISTEN_BACKLOG = 1024
+"""Connections the kernel holds for the API (and sandbox) before they are accepted. aiohttp's default of
+128 overflowed under bursts of new connections (a GC pause under load is enough): the client then sees
+its connection reset."""
 SANDBOX_SHUTDOWN_TIMEOUT = 1.0
 """Seconds the sandbox waits for requests it is holding (a ``hang`` fault) before it exits."""
 
@@ -66,15 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _api(settings: Settings, _: argparse.Namespace) -> int:
     app = create_app(settings, ProviderChecker(settings))
+    app.on_startup.append(_started)
     web.run_app(
         app,
         host=settings.api_host,
         port=settings.api_port,
+        backlog=LISTEN_BACKLOG,
         access_log=None,
         print=None,
         loop=uvloop.new_event_loop(),  # asyncio's API with less overhead per request
     )
     return 0
+
+
+async def _started(_: web.Application) -> None:
+    freeze_startup_objects()
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -97,10 +108,13 @@ def _flower(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sandbox(settings: Settings, _: argparse.Namespace) -> int:
+    app = create_sandbox_app()
+    app.on_startup.append(_started)
     web.run_app(
-        create_sandbox_app(),
+        app,
         host=settings.sandbox_host,
         port=settings.sandbox_port,
+        backlog=LISTEN_BACKLOG,
         print=None,
         shutdown_timeout=SANDBOX_SHUTDOWN_TIMEOUT,
         loop=uvloop.new_event_loop(),
