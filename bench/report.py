@@ -94,7 +94,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def _note(name: str, scenario: dict[str, Any]) -> str:
     parameters = scenario["parameters"]
-    if name == "latency_half_peak":
+    if name.startswith("latency_"):
         right, wrong, wait = scenario["verify_right_ms"], scenario["verify_wrong_ms"], scenario["enqueue_to_vendor_ms"]
         return (
             f"at {parameters['rate']}/s; verify p99 {right['p99']} ms (right code), {wrong['p99']} ms (wrong); "

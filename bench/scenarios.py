@@ -110,6 +110,7 @@ async def peak(
 
 
 async def latency(
+    name: str,
     stack: BenchStack,
     sandbox: Sandbox,
     shape: LoadShape,
@@ -118,7 +119,7 @@ async def latency(
     verify_after: float,
     progress: Progress,
 ) -> dict[str, Any]:
-    progress.begin("latency_half_peak")
+    progress.begin(name)
     await _fresh(stack, sandbox, 0.0)
     requests = max(1, int(rate * seconds))
     plan = LoadPlan(
