@@ -15,11 +15,13 @@ once). So a circuit another process opens is honoured here within ``SYNC_INTERVA
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from enum import StrEnum
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from config import ProviderSettings
 from dispatcher.constants import breaker_key
@@ -28,6 +30,8 @@ STATE_TTL = 86_400
 """Seconds a vendor's breaker state outlives its last call."""
 SYNC_INTERVAL = 0.25
 """Seconds this process trusts its copy of a closed breaker."""
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -119,19 +123,26 @@ class CircuitBreakers:
             copy.successes += 1
             return copy.state
         successes, copy.successes = copy.successes, 0
-        state = await self._record(
-            keys=[breaker_key(vendor.name)],
-            args=[
-                now,
-                outcome.value,
-                vendor.breaker_failures,
-                vendor.breaker_error_rate,
-                vendor.breaker_window,
-                vendor.breaker_min_calls,
-                STATE_TTL,
-                successes,
-            ],
-        )
+        try:
+            state = await self._record(
+                keys=[breaker_key(vendor.name)],
+                args=[
+                    now,
+                    outcome.value,
+                    vendor.breaker_failures,
+                    vendor.breaker_error_rate,
+                    vendor.breaker_window,
+                    vendor.breaker_min_calls,
+                    STATE_TTL,
+                    successes,
+                ],
+            )
+        except RedisError as exc:
+            # A breaker is advice: it must not fail the run that has just delivered. Successes wait for
+            # the next sync; a failure is not counted.
+            copy.successes += successes
+            log.warning("breaker of %s not updated, Redis is unavailable (%s)", vendor.name, type(exc).__name__)
+            return copy.state
         copy.state, copy.synced_at = str(state), now
         return copy.state
 

@@ -10,6 +10,7 @@ from config import ProviderSettings
 from dispatcher.constants import breaker_key
 from dispatcher.store import connect
 from workers.breaker import SYNC_INTERVAL, CircuitBreakers, Outcome
+from workers.embedded_redis import free_port
 
 NOW = 1_000_000.0
 
@@ -127,3 +128,14 @@ async def test_a_circuit_another_process_opened_is_honoured_after_one_sync_inter
     assert await breakers.allow(v, NOW)  # its copy is fresh
     assert not await breakers.allow(v, NOW + SYNC_INTERVAL)
     await other_redis.aclose()
+
+
+async def test_an_unreachable_redis_leaves_the_local_state_and_fails_no_call() -> None:
+    unreachable = connect(f"redis://127.0.0.1:{free_port()}/0", 0.2)
+    breakers = CircuitBreakers(unreachable)
+    flaky = vendor()
+
+    outcomes = [await breakers.record(flaky, outcome, NOW) for outcome in (Outcome.SUCCESS, Outcome.FAILURE)]
+
+    assert outcomes == ["closed", "closed"]
+    await unreachable.aclose()
