@@ -7,8 +7,10 @@ fails the OTP. Progress is kept in the OTP record, so a retried or redelivered j
 last one stopped, and a send already delivered is never delivered again. Each job carries a job number:
 the store lets only the newest job of an OTP run (``OtpStore.claim``), so a job the broker hands out
 twice calls no vendor twice. A run that died mid-way (worker killed) is treated as an attempt whose
-outcome is unknown: the next run fails over rather than call that vendor again. The retry itself is
-scheduled by the task (``RetryLater``), the only place that retries.
+outcome is unknown: the next run fails over rather than call that vendor again. A run whose last write
+Redis was away for is not dead: the next run of the OTP in the same process makes that write first (a
+delivery the vendor took is recorded, not sent again). The retry itself is scheduled by the task
+(``RetryLater``), the only place that retries.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from config import ProviderSettings, Settings
 from dispatcher import codes
@@ -57,6 +61,14 @@ class RetryLater:
     expires_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class _LastWrite:
+    """A run's last write that failed while Redis was away, and what the run would have returned after it."""
+
+    write: Callable[[], Awaitable[object]]
+    outcome: Finished | None
+
+
 def backoff(provider: ProviderSettings, tries: int) -> float:
     """Exponential backoff with jitter after ``tries`` failed attempts, capped by the vendor's maximum."""
     ceiling = min(provider.retry_delay_max, provider.retry_delay * 2 ** (tries - 1))
@@ -75,9 +87,10 @@ class Deliverer:
         self._providers = providers
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self._runs = asyncio.Semaphore(MAX_RUNS)
-        self._unreleased: dict[str, str] = {}
-        """Leases of runs that failed while Redis was away, by otp_id: the next run here gives them up, so
-        it is not taken for the run of a dead worker."""
+        self._unwritten: dict[str, _LastWrite] = {}
+        """The last writes of runs that Redis was away for, by otp_id: the next run of the OTP here makes
+        them first, so a send the vendor took is recorded (not sent again) and the run is not taken for
+        the run of a dead worker."""
         self.lease_seconds = sum(p.timeout for p in settings.enabled_providers) + LEASE_MARGIN
 
     async def deliver_all(self, jobs: list[SendJob]) -> list[RetryLater | Finished | BaseException | None]:
@@ -91,12 +104,16 @@ class Deliverer:
             return await asyncio.wait_for(self._deliver(job), self.lease_seconds)
 
     async def _deliver(self, job: SendJob) -> RetryLater | Finished | None:
-        if stale := self._unreleased.get(job.otp_id):
-            await self._store.release(job.otp_id, stale)
-            del self._unreleased[job.otp_id]
+        unwritten = self._unwritten.pop(job.otp_id, None)
+        if unwritten is not None:
+            try:
+                await unwritten.write()
+            except BaseException:
+                self._unwritten[job.otp_id] = unwritten
+                raise
         claim = await self._store.claim(job.otp_id, job.job_seq, self.lease_seconds, time.time())
         if claim.kind is ClaimKind.SKIP:
-            return None
+            return None if unwritten is None else unwritten.outcome
         if claim.kind is ClaimKind.BUSY:
             return RetryLater(job, BUSY_RETRY, claim.expires_at)
         assert claim.state is not None
@@ -109,7 +126,8 @@ class Deliverer:
             try:
                 await self._store.release(job.otp_id, claim.lease)
             except DispatcherError:
-                self._unreleased[job.otp_id] = claim.lease
+                release = partial(self._store.release, job.otp_id, claim.lease)
+                self._unwritten.setdefault(job.otp_id, _LastWrite(release, None))
             raise
 
     async def _walk_chain(self, state: DeliveryState, lease: str, *, crashed: bool) -> RetryLater | Finished | None:
@@ -160,9 +178,17 @@ class Deliverer:
             else:
                 await self._breaker(vendor, Outcome.SUCCESS)
                 checked_by_vendor = reference if provider.generates_codes else ""
-                await self._store.mark_delivered(state.otp_id, state.send_seq, checked_by_vendor, attempt, lease)
+                finished = Finished(PostbackEvent.DELIVERED, state.success_url is not None)
+                record = partial(
+                    self._store.mark_delivered, state.otp_id, state.send_seq, checked_by_vendor, attempt, lease
+                )
                 _say(state.otp_id, attempt)
-                return Finished(PostbackEvent.DELIVERED, state.success_url is not None)
+                try:
+                    await record()
+                except DispatcherError:
+                    self._unwritten[state.otp_id] = _LastWrite(record, finished)
+                    raise
+                return finished
             await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
         await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed", lease)
         log.warning("otp %s: every provider failed", state.otp_id)

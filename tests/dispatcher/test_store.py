@@ -340,6 +340,32 @@ async def test_a_run_after_one_that_died_holding_the_lease_is_told_so(
     assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.CRASHED
 
 
+async def test_a_run_that_ends_after_its_lease_ran_out_is_not_taken_for_dead(
+    store: OtpStore, redis_client: redis.Redis
+) -> None:
+    otp_id = await new_otp(store)
+    run = await store.claim(otp_id, FIRST_JOB, 5, NOW)
+    redis_client.delete(lease_key(otp_id))  # its lease runs out while Redis is out of its reach
+
+    await store.release(otp_id, run.lease)
+
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.RUN
+
+
+async def test_a_late_end_leaves_the_lease_of_the_run_that_took_over(
+    store: OtpStore, redis_client: redis.Redis
+) -> None:
+    otp_id = await new_otp(store)
+    late = await store.claim(otp_id, FIRST_JOB, 5, NOW)
+    redis_client.delete(lease_key(otp_id))
+    current = await store.claim(otp_id, FIRST_JOB, 5, NOW)
+
+    await store.release(otp_id, late.lease)
+
+    assert redis_client.get(lease_key(otp_id)) == current.lease
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.BUSY
+
+
 async def test_an_otp_whose_runs_keep_dying_fails_for_good(store: OtpStore, redis_client: redis.Redis) -> None:
     otp_id = await new_otp(store)
     kinds = []

@@ -187,6 +187,31 @@ async def test_sends_accepted_before_redis_stops_are_all_delivered_after_it_retu
     assert own.worker_alive()
 
 
+async def test_a_delivery_the_vendor_took_while_redis_was_stopping_is_recorded_not_sent_again(
+    api: Api, own: OwnStack
+) -> None:
+    await api.fault("d7", latency_ms=800)  # the vendor answers after Redis has gone, within its 1 s timeout
+    stranded = worker_log_count(own, RERUN_HERE)
+    calls = (await api.calls()).get("d7", {}).get("send-otp", 0)
+    recipient = random_number()
+    otp_id = await api.send(recipient=recipient)
+
+    async def with_the_vendor() -> bool | None:
+        return True if (await api.calls()).get("d7", {}).get("send-otp", 0) > calls else None
+
+    await wait_for(with_the_vendor)
+    async with redis_down(own):
+
+        async def job_stranded() -> bool | None:  # the run could not record the delivery, nor queue a retry
+            return True if worker_log_count(own, RERUN_HERE) > stranded else None
+
+        await wait_for(job_stranded)
+
+    report = await api.delivered(otp_id)
+    assert (report["status"], report["delivered_by"]) == ("OPEN", "d7")
+    assert [message["vendor"] for message in await api.messages(recipient)] == ["d7"]
+
+
 # scenario 6: Redis crashes with jobs queued, and replays its append-only file -----------------------
 
 
