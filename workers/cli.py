@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import uvloop
 from aiohttp import web
@@ -70,18 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _api(settings: Settings, _: argparse.Namespace) -> int:
-    app = create_app(settings, ProviderChecker(settings))
-    app.on_startup.append(_started)
-    web.run_app(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        backlog=LISTEN_BACKLOG,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),  # asyncio's API with less overhead per request
-    )
+    _serve(create_app(settings, ProviderChecker(settings)), settings.api_host, settings.api_port, access_log=None)
     return 0
+
+
+def _serve(app: web.Application, host: str, port: int, **options: Any) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, on uvloop (asyncio's API with less overhead per request), with
+    the start-up heap frozen out of the garbage collector once start-up is done."""
+    app.on_startup.append(_started)
+    web.run_app(app, host=host, port=port, backlog=LISTEN_BACKLOG, print=None, loop=uvloop.new_event_loop(), **options)
 
 
 async def _started(_: web.Application) -> None:
@@ -108,16 +106,8 @@ def _flower(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sandbox(settings: Settings, _: argparse.Namespace) -> int:
-    app = create_sandbox_app()
-    app.on_startup.append(_started)
-    web.run_app(
-        app,
-        host=settings.sandbox_host,
-        port=settings.sandbox_port,
-        backlog=LISTEN_BACKLOG,
-        print=None,
-        shutdown_timeout=SANDBOX_SHUTDOWN_TIMEOUT,
-        loop=uvloop.new_event_loop(),
+    _serve(
+        create_sandbox_app(), settings.sandbox_host, settings.sandbox_port, shutdown_timeout=SANDBOX_SHUTDOWN_TIMEOUT
     )
     return 0
 
