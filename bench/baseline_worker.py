@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import aiohttp
 from celery import Celery
 
-from workers.sandbox import SandboxCredentials
+from sandbox import SandboxCredentials
 
 QUEUE = "bench.baseline"
 NOOP_TASK = "bench.noop"

@@ -30,7 +30,8 @@ import redis
 from bench.baseline_worker import DELIVER_SYNC_TASK, DELIVER_TASK, NOOP_TASK, QUEUE, make_app, produce
 from bench.procs import tree
 from bench.progress import Progress
-from bench.stack import BenchStack, Cpu, Sandbox, spawn, stop_processes, wait_ready
+from bench.stack import BenchStack, Cpu, Sandbox
+from devtools.processes import spawn, stop_processes, wait_ready
 
 SAMPLE_INTERVAL = 0.1
 PUSH_CHUNK = 1000

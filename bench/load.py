@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import aiohttp
 
 from bench.stack import VENDOR, VENDOR_SEND
-from workers.heap import freeze_startup_objects
+from config.heap import freeze_startup_objects
 
 SEND_PATH = "/verify/v1/otp/send-otp"
 VERIFY_PATH = "/verify/v1/otp/verify-otp"

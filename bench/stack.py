@@ -12,11 +12,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +22,11 @@ import aiohttp
 import redis
 
 from bench import procs
+from devtools.embedded_redis import EmbeddedRedis
+from devtools.processes import free_port, listening, spawn, start_process, stop_processes, wait_ready
 from dispatcher.constants import SEND_QUEUE, lease_key
-from workers.embedded_redis import EmbeddedRedis, free_port
-from workers.sandbox import SandboxCredentials
+from sandbox import SandboxCredentials
 
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
 VENDOR = "d7"
 VENDOR_SEND = "send-otp"
 """The sandbox's call counter of D7 sends: one per vendor call."""
@@ -95,12 +91,12 @@ class BenchStack:
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.children["sandbox"] = start_process(
-            ["-m", "workers.cli", "sandbox"], self.env, logs / "sandbox.log", lambda _: listening(sandbox_port)
+            ["-m", "cli", "sandbox"], self.env, logs / "sandbox.log", lambda _: listening(sandbox_port)
         )
         self._start_api({})
         for index in range(self.topology.worker_processes):
             celery = [f"--concurrency={self.topology.worker_concurrency}", "-n", f"bench{index}@%h"]
-            worker = ["-m", "workers.cli", "worker", "--", *celery]
+            worker = ["-m", "cli", "worker", "--", *celery]
             self.children[f"worker{index}"] = spawn(worker, self.env, logs / f"worker{index}.log")
         for index in range(self.topology.worker_processes):
             wait_ready(self.children[f"worker{index}"], logs / f"worker{index}.log", lambda log: "ready." in log)
@@ -113,7 +109,7 @@ class BenchStack:
     def _start_api(self, changes: dict[str, str]) -> None:
         port = int(self.env["OTP_API_PORT"])
         self.children["api"] = start_process(
-            ["-m", "workers.cli", "api"],
+            ["-m", "cli", "api"],
             self.env | changes,
             self.workdir / "logs" / "api.log",
             lambda _: listening(port),
@@ -225,50 +221,3 @@ class Cpu:
             "load_cores": round(load_cpu_seconds / wall, 2),
             "others_cores": round(max(0.0, seconds["machine"] - ours - load_cpu_seconds) / wall, 2),
         }
-
-
-def start_process(
-    args: list[str], env: dict[str, str], log_path: Path, ready: Callable[[str], bool]
-) -> subprocess.Popen[bytes]:
-    """``python <args>`` in a subprocess logging to ``log_path``, returned once ``ready(log)``."""
-    child = spawn(args, env, log_path)
-    wait_ready(child, log_path, ready)
-    return child
-
-
-def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        return subprocess.Popen([sys.executable, *args], env=env, stdout=log, stderr=log)
-
-
-def wait_ready(child: subprocess.Popen[bytes], log_path: Path, ready: Callable[[str], bool]) -> None:
-    """Wait until ``ready(log)``; kill the child and raise if it exits or takes over ``START_TIMEOUT``."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while not ready(log_path.read_text(errors="replace")):
-        if child.poll() is not None or time.monotonic() > deadline:
-            child.kill()
-            child.wait()
-            raise RuntimeError(f"{child.args!r} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.05)
-
-
-def stop_processes(children: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every child, then SIGKILL those still alive after ``STOP_TIMEOUT`` seconds."""
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + STOP_TIMEOUT
-    for child in children:
-        try:
-            child.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-def listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False

@@ -257,19 +257,6 @@ class Settings(BaseSettings):
     def enabled_providers(self) -> tuple[ProviderSettings, ...]:
         return tuple(provider for provider in self.providers if provider.enabled)
 
-    def route(self, recipient: str, first: str = "") -> tuple[ProviderSettings, ...]:
-        """The enabled providers to try for ``recipient``, in order.
-
-        ``first`` (the vendor that delivered the previous send) leads, then the providers of the
-        longest matching route prefix, then the rest of the chain; vendors that do not serve the
-        recipient's country are left out.
-        """
-        prefixes = [prefix for prefix in self.routes if recipient.startswith(prefix)]
-        preferred = self.routes[max(prefixes, key=len)] if prefixes else ()
-        leading = [name for name in (first, *preferred) if name]
-        chain = [p for p in self.enabled_providers if p.serves(recipient)]
-        return tuple(sorted(chain, key=lambda p: leading.index(p.name) if p.name in leading else len(leading)))
-
     @property
     def sandbox_url(self) -> str:
         return f"http://{self.sandbox_host}:{self.sandbox_port}"

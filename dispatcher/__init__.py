@@ -1,7 +1,6 @@
-"""Producer side: the HTTP API, the Python client, the OTP store and verification."""
+"""Producer side: the HTTP API, the in-process client, the OTP store and verification."""
 
 from dispatcher.app import create_app
-from dispatcher.client import OtpClient, SyncOtpClient
 from dispatcher.errors import (
     DispatcherError,
     InvalidRequest,
@@ -9,25 +8,25 @@ from dispatcher.errors import (
     ServiceUnavailable,
     Unauthorized,
     UnknownOtp,
-    VendorUnavailable,
+    VendorCheckUnavailable,
 )
+from dispatcher.inprocess_client import InProcessClient, SyncInProcessClient
 from dispatcher.schemas import OtpReport, OtpStatus, VerifyStatus
-from dispatcher.service import CodeChecker, OtpService
+from dispatcher.service import OtpService
 
 __all__ = [
-    "CodeChecker",
     "DispatcherError",
+    "InProcessClient",
     "InvalidRequest",
-    "OtpClient",
     "OtpReport",
     "OtpService",
     "OtpStatus",
     "ResendRefused",
     "ServiceUnavailable",
-    "SyncOtpClient",
+    "SyncInProcessClient",
     "Unauthorized",
     "UnknownOtp",
-    "VendorUnavailable",
+    "VendorCheckUnavailable",
     "VerifyStatus",
     "create_app",
 ]

@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from dispatcher.errors import InvalidRequest
 from dispatcher.guards import Caller
-from dispatcher.metrics import QUEUE_DEPTH, SENDS_ACCEPTED, VERIFICATIONS
+from dispatcher.metrics import QUEUE_DEPTH, REGISTRY, SENDS_ACCEPTED, VERIFICATIONS
 from dispatcher.schemas import (
     IdempotencyKey,
     Liveness,
@@ -22,8 +22,8 @@ from dispatcher.schemas import (
     SendOtpRequest,
     VerifyOtpRequest,
 )
-from dispatcher.sealing import mask_number
 from dispatcher.service import OtpService
+from vendors.phone import mask_number
 
 SERVICE = web.AppKey("service", OtpService)
 OPENAPI = web.AppKey("openapi", str)
@@ -91,7 +91,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics of this API process, with the depth of each queue (no token needed)."""
     for queue, depth in (await request.app[SERVICE].queue_depths()).items():
         QUEUE_DEPTH.labels(queue).set(depth)
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.get("/readyz")

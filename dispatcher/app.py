@@ -1,4 +1,4 @@
-"""The aiohttp application: ``create_app(settings, checker)`` with auth, D7-shaped errors and the service."""
+"""The aiohttp application: ``create_app(settings)`` with auth, D7-shaped errors and the service."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from dispatcher.errors import Conflict, CountryNotAllowed, DispatcherError, Inva
 from dispatcher.metrics import REFUSALS
 from dispatcher.openapi import openapi_document
 from dispatcher.schemas import ErrorBody, ErrorDetail, ValidationErrorBody
-from dispatcher.service import CodeChecker, OtpService
+from dispatcher.service import OtpService
 
 log = logging.getLogger(__name__)
 
 _UNAUTHORIZED_MESSAGE = "It looks like your requests were failed due to a missing or invalid 'Access Token'."
 
 
-def create_app(settings: Settings, checker: CodeChecker | None) -> web.Application:
-    """The API app; ``checker`` forwards verification to vendors that generate their own codes."""
+def create_app(settings: Settings) -> web.Application:
+    """The API app, with its own Redis pool, job publisher and vendor session (opened on start-up)."""
     settings.require("api_tokens", "secret_key", "redis_url")
     tokens = tuple(token.get_secret_value().encode() for token in settings.api_tokens)
     app = web.Application(middlewares=[_errors, _auth(tokens)], client_max_size=MAX_BODY_BYTES)
@@ -33,7 +33,7 @@ def create_app(settings: Settings, checker: CodeChecker | None) -> web.Applicati
     app[OPENAPI] = json.dumps(openapi_document())
 
     async def service(app: web.Application) -> AsyncIterator[None]:
-        app[SERVICE] = OtpService.connect(settings, checker)
+        app[SERVICE] = OtpService.connect(settings)
         yield
         await app[SERVICE].close()
 

@@ -10,7 +10,7 @@ DispatcherError                the root; ``code`` is stable, ``status`` is the H
 ├── IdempotencyKeyReused       an Idempotency-Key came back with another body (422)
 ├── RateLimited                a send limit was reached; ``retry_after`` seconds until it lifts (429)
 ├── ServiceUnavailable         Redis or the broker did not answer in time (503)
-└── VendorUnavailable          the vendor that must check the code did not answer (503)
+└── VendorCheckUnavailable     the vendor that must check the code could not answer (503)
 """
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ class ServiceUnavailable(DispatcherError):
     code = "SERVICE_UNAVAILABLE"
 
 
-class VendorUnavailable(DispatcherError):
-    """The vendor that must check this code did not answer."""
+class VendorCheckUnavailable(DispatcherError):
+    """The vendor that must check this code could not answer."""
 
     status = 503
     code = "VENDOR_UNAVAILABLE"

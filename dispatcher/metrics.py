@@ -7,9 +7,20 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-SENDS_ACCEPTED = Counter("otp_sends_accepted", "OTPs accepted and queued for delivery (resends included)", ["kind"])
-VERIFICATIONS = Counter("otp_verifications", "Verify outcomes", ["status"])
-REFUSALS = Counter(
-    "otp_requests_refused", "Sends and resends refused by a guard (rate limits, pumping guard)", ["code"]
+from config.metrics import process_registry
+
+REGISTRY = process_registry()
+
+SENDS_ACCEPTED = Counter(
+    "otp_sends_accepted", "OTPs accepted and queued for delivery (resends included)", ["kind"], registry=REGISTRY
 )
-QUEUE_DEPTH = Gauge("otp_queue_depth", "Jobs waiting in a Celery queue, read at each scrape", ["queue"])
+VERIFICATIONS = Counter("otp_verifications", "Verify outcomes", ["status"], registry=REGISTRY)
+REFUSALS = Counter(
+    "otp_requests_refused",
+    "Sends and resends refused by a guard (rate limits, pumping guard)",
+    ["code"],
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge(
+    "otp_queue_depth", "Jobs waiting in a Celery queue, read at each scrape", ["queue"], registry=REGISTRY
+)

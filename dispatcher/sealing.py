@@ -34,10 +34,3 @@ class Sealer:
         if not isinstance(value, dict):
             raise ValueError("sealed value is not an object")
         return value
-
-
-def mask_number(number: str) -> str:
-    """A phone number as logs and reports show it: country code and last two digits (+3361****78)."""
-    if len(number) <= 7:
-        return number[:2] + "****"
-    return f"{number[:5]}****{number[-2:]}"

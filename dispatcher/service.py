@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from config import Settings, code_strength_problem
 from dispatcher import codes
 from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE
-from dispatcher.errors import DispatcherError, InvalidRequest, VendorUnavailable
+from dispatcher.errors import DispatcherError, InvalidRequest, VendorCheckUnavailable
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
 from dispatcher.schemas import (
@@ -31,20 +31,11 @@ from dispatcher.schemas import (
 )
 from dispatcher.sealing import Sealer
 from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, connect
+from vendors import CodeChecker, ProviderError
 
 _T = TypeVar("_T")
 ANONYMOUS = Caller()
 """A caller without token or address: the Python client, limited per number and range only."""
-
-
-class CodeChecker(Protocol):
-    """Asks the vendor that generated a code whether it is right (built by the workers package)."""
-
-    async def check(self, vendor: str, reference: str, code: str) -> bool:
-        """True if the vendor approves; ``errors.VendorUnavailable`` if it cannot answer."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 class OtpService:
@@ -56,7 +47,7 @@ class OtpService:
         store: OtpStore,
         guards: Guards,
         jobs: JobQueue,
-        checker: CodeChecker | None,
+        checker: CodeChecker,
     ) -> None:
         self._policy = settings.policy
         self._store = store
@@ -67,21 +58,20 @@ class OtpService:
         self._postbacks = bool(settings.postback_secret.get_secret_value())
 
     @classmethod
-    def connect(cls, settings: Settings, checker: CodeChecker | None) -> OtpService:
-        """A service with its own Redis pool and publisher; call ``close()`` when done."""
+    def connect(cls, settings: Settings) -> OtpService:
+        """A service with its own Redis pool, publisher and vendor session; call ``close()`` when done."""
         settings.require("redis_url", "secret_key")
         assert settings.redis_url is not None
         redis = connect(settings.redis_url, settings.redis_timeout)
         sealer = Sealer(settings.secret_key.get_secret_value())
         store = OtpStore(redis, sealer, settings.policy.record_grace)
         guards = Guards(redis, sealer, settings.limits)
-        return cls(settings, store, guards, JobQueue(settings, settings.redis_url), checker)
+        return cls(settings, store, guards, JobQueue(settings, settings.redis_url), CodeChecker(settings))
 
     async def close(self) -> None:
         await self._jobs.close()
         await self._store.close()
-        if self._checker is not None:
-            await self._checker.close()
+        await self._checker.close()
 
     async def send(
         self, request: SendOtpRequest, caller: Caller = ANONYMOUS, idempotency_key: str | None = None
@@ -179,9 +169,10 @@ class OtpService:
         return await self._store.report(otp_id, time.time())
 
     async def _vendor_check(self, vendor: str, reference: str, code: str) -> bool:
-        if self._checker is None:
-            raise VendorUnavailable(f"{vendor} checks its own codes and this client was built without a checker.")
-        return await self._checker.check(vendor, reference, code)
+        try:
+            return await self._checker.check(vendor, reference, code)
+        except ProviderError as exc:
+            raise VendorCheckUnavailable(f"The vendor that sent this code could not check it ({exc.code}).") from exc
 
     async def _enqueue(self, job: SendJob, expires_at: float, *, discard_on_failure: bool) -> None:
         try:

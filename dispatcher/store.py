@@ -27,7 +27,8 @@ from config import OtpType
 from dispatcher.constants import attempts_key, lease_key, record_key
 from dispatcher.errors import ResendRefused, ServiceUnavailable, UnknownOtp
 from dispatcher.schemas import Attempt, OtpReport, OtpStatus, VerifyStatus
-from dispatcher.sealing import Sealer, mask_number
+from dispatcher.sealing import Sealer
+from vendors.phone import mask_number
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis
 
+from devtools.embedded_redis import EmbeddedRedis
 from tests.support import Api, Stack, quiet_api, running_stack
-from workers.embedded_redis import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

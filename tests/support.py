@@ -19,13 +19,12 @@ import aiohttp
 import redis
 from celery import Celery
 
-from bench import stack as bench_stack
-from bench.stack import listening
 from config import Settings
+from devtools import processes
+from devtools.devstack import sandbox_providers
+from devtools.processes import free_port, listening
 from dispatcher.constants import SEND_QUEUE, breaker_key, lease_key
 from dispatcher.jobs import celery_config
-from workers.devstack import sandbox_providers
-from workers.embedded_redis import free_port
 
 START_TIMEOUT = 30.0
 QUIET_TIMEOUT = 30.0
@@ -194,8 +193,8 @@ def start_process(
 ) -> subprocess.Popen[bytes]:
     """``otp-dispatcher <command>`` in a subprocess logging to ``<logs>/<name>.log``, once ``ready(log)``
     (as the benchmark starts its stack)."""
-    args = ["-m", "workers.cli", command, *(extra or [])]
-    return bench_stack.start_process(args, env, logs / f"{name or command}.log", ready)
+    args = ["-m", "cli", command, *(extra or [])]
+    return processes.start_process(args, env, logs / f"{name or command}.log", ready)
 
 
 @contextmanager
@@ -262,12 +261,7 @@ def extra_worker(
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     """Terminate a child process, killing it if it does not exit within ``STOP_TIMEOUT`` seconds."""
-    process.terminate()
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(STOP_TIMEOUT)
+    processes.stop_processes([process], STOP_TIMEOUT)
 
 
 def control_app(stack: Stack) -> Celery:

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 import yaml
 
+from cli.main import build_parser
 from config import Settings
-from workers.cli import build_parser
 
 ROOT = Path(__file__).parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -38,7 +38,7 @@ def test_the_image_runs_our_console_script() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
 
     assert 'ENTRYPOINT ["otp-dispatcher"]' in dockerfile
-    assert 'otp-dispatcher = "workers.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'otp-dispatcher = "cli.main:main"' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_redis_keeps_an_append_only_file_and_never_evicts() -> None:

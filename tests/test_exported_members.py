@@ -4,8 +4,10 @@ import importlib
 
 import pytest
 
+PACKAGES = ["cli", "config", "devtools", "dispatcher", "sandbox", "vendors", "workers"]
 
-@pytest.mark.parametrize("package", ["config", "dispatcher", "workers", "workers.providers", "workers.sandbox"])
+
+@pytest.mark.parametrize("package", PACKAGES)
 def test_every_exported_name_exists_once(package: str) -> None:
     module = importlib.import_module(package)
 

@@ -1,6 +1,5 @@
-"""Worker side: the Celery app, the delivery task, vendor adapters, the sandbox vendors and the CLI."""
+"""Worker side: the Celery app and its tasks, delivery through the provider chain, breakers, postbacks."""
 
 from workers.app import make_celery
-from workers.checker import ProviderChecker
 
-__all__ = ["ProviderChecker", "make_celery"]
+__all__ = ["make_celery"]

@@ -9,8 +9,8 @@ from celery.signals import worker_process_shutdown, worker_ready, worker_shutdow
 from celery.worker.consumer import Consumer
 
 from config import Settings
+from config.heap import freeze_startup_objects
 from dispatcher.jobs import celery_config
-from workers.heap import freeze_startup_objects
 from workers.metrics import serve
 from workers.runtime import close_runtime, current_runtime
 from workers.tasks import register_tasks

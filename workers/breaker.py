@@ -34,7 +34,9 @@ SYNC_INTERVAL = 0.25
 log = logging.getLogger(__name__)
 
 
-class Outcome(StrEnum):
+class CallResult(StrEnum):
+    """What one vendor call tells the breaker."""
+
     SUCCESS = "success"
     FAILURE = "failure"
     TRIP = "trip"
@@ -110,16 +112,16 @@ class CircuitBreakers:
         """Whether a call to ``vendor`` may go out now (after the cool-down, one probe only)."""
         copy = self._copies.setdefault(vendor.name, _Copy())
         if now - copy.synced_at >= SYNC_INTERVAL:
-            await self.record(vendor, Outcome.NONE, now)
+            await self.record(vendor, CallResult.NONE, now)
         if copy.state == "closed":
             return True
         copy.synced_at = -math.inf  # the probe may change the state: look again next time
         return bool(await self._allow(keys=[breaker_key(vendor.name)], args=[now, vendor.breaker_cooldown]))
 
-    async def record(self, vendor: ProviderSettings, outcome: Outcome, now: float) -> str:
+    async def record(self, vendor: ProviderSettings, outcome: CallResult, now: float) -> str:
         """Count one call's outcome; returns the breaker's state after it."""
         copy = self._copies.setdefault(vendor.name, _Copy())
-        if outcome is Outcome.SUCCESS and copy.state == "closed" and now - copy.synced_at < SYNC_INTERVAL:
+        if outcome is CallResult.SUCCESS and copy.state == "closed" and now - copy.synced_at < SYNC_INTERVAL:
             copy.successes += 1
             return copy.state
         successes, copy.successes = copy.successes, 0

@@ -1,6 +1,6 @@
 """The provider chain: deliver the current send of one OTP, vendor after vendor, deciding when to retry.
 
-For each vendor of the route (``Settings.route``), in order: a vendor whose circuit is open is skipped
+For each vendor of the route (``routing.route``), in order: a vendor whose circuit is open is skipped
 without a call, a temporary failure is retried on the same vendor after a
 backoff (up to that vendor's ``attempts``), an unavailable vendor is skipped at once, a rejection
 fails the OTP. Progress is kept in the OTP record, so a retried or redelivered job resumes where the
@@ -29,9 +29,10 @@ from dispatcher import codes
 from dispatcher.errors import DispatcherError
 from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent, SendJob
 from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, OtpStore
-from workers.breaker import CircuitBreakers, Outcome
+from vendors import OutcomeUnknown, OutgoingOtp, Provider, ProviderError, Rejected, VendorUnavailable
+from workers import routing
+from workers.breaker import CallResult, CircuitBreakers
 from workers.metrics import ATTEMPTS, CIRCUIT_OPEN, FAILOVERS, LATENCY, RETRIES
-from workers.providers import OutcomeUnknown, OutgoingOtp, Provider, ProviderError, Rejected, VendorUnavailable
 
 LEASE_MARGIN = 5.0
 """Seconds a lease outlives the longest possible vendor call of one job run."""
@@ -133,7 +134,7 @@ class Deliverer:
     async def _walk_chain(self, state: DeliveryState, lease: str, *, crashed: bool) -> RetryLater | Finished | None:
         """Walk the route from where the last run stopped; every way out ends the run (gives up ``lease``)
         in its last write."""
-        route = self._settings.route(state.recipient, state.route_first)
+        route = routing.route(self._settings, state.recipient, state.route_first)
         position, tries = state.chain_pos, state.vendor_tries
         if crashed and position < len(route):
             # The last run died mid-way, maybe after its request left: never call that vendor twice for one send.
@@ -154,16 +155,16 @@ class Deliverer:
             try:
                 reference, attempt = await self._attempt(provider, state)
             except Rejected as exc:
-                await self._breaker(vendor, Outcome.SUCCESS)
+                await self._breaker(vendor, CallResult.SUCCESS)
                 reason = f"rejected by {vendor.name}: {exc.code}"
                 await self._store.mark_failed(state.otp_id, state.send_seq, reason, lease)
                 return Finished(PostbackEvent.FAILED, state.failure_url is not None)
             except VendorUnavailable:
-                await self._breaker(vendor, Outcome.TRIP)
+                await self._breaker(vendor, CallResult.TRIP)
                 FAILOVERS.labels(vendor.name).inc()
                 position, tries = position + 1, 0
             except ProviderError:
-                await self._breaker(vendor, Outcome.FAILURE)
+                await self._breaker(vendor, CallResult.FAILURE)
                 tries += 1
                 if tries < vendor.attempts:
                     job_seq = await self._store.save_progress(
@@ -176,7 +177,7 @@ class Deliverer:
                 FAILOVERS.labels(vendor.name).inc()
                 position, tries = position + 1, 0
             else:
-                await self._breaker(vendor, Outcome.SUCCESS)
+                await self._breaker(vendor, CallResult.SUCCESS)
                 checked_by_vendor = reference if provider.generates_codes else ""
                 finished = Finished(PostbackEvent.DELIVERED, state.success_url is not None)
                 record = partial(
@@ -210,7 +211,7 @@ class Deliverer:
         await self._store.save_progress(state.otp_id, state.send_seq, position + 1, 0)
         return position + 1, 0
 
-    async def _breaker(self, vendor: ProviderSettings, outcome: Outcome) -> None:
+    async def _breaker(self, vendor: ProviderSettings, outcome: CallResult) -> None:
         state = await self._breakers.record(vendor, outcome, time.time())
         CIRCUIT_OPEN.labels(vendor.name).set(int(state != "closed"))
 

@@ -21,10 +21,10 @@ import uvloop
 from config import Settings
 from dispatcher.sealing import Sealer
 from dispatcher.store import OtpStore, connect
+from vendors import Provider, build_providers
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer
 from workers.postbacks import Postbacks
-from workers.providers import Provider, build_providers
 
 MAX_VENDOR_CONNECTIONS = 200
 

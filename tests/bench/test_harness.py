@@ -30,7 +30,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     out = tmp_path_factory.mktemp("bench-results")
     clean = {key: value for key, value in os.environ.items() if not key.startswith("OTP_")}
     result = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "bench", "--", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "cli", "bench", "--", "--quick", "--out", str(out)],
         env=clean,
         capture_output=True,
         text=True,

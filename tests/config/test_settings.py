@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, ProviderSettings, Settings, load_settings
+from config import ConfigError, Settings, load_settings
 
 D7 = '{"name": "d7", "kind": "d7", "base_url": "http://127.0.0.1:8090", "api_token": "t"}'
 
@@ -79,33 +79,6 @@ def chain(**extra: object) -> Settings:
         {"name": "india", "kind": "console", "base_url": "http://127.0.0.1:1", "countries": ["+91"]},
     ]
     return Settings.model_validate({"providers": providers, **extra})
-
-
-def names(providers: tuple[ProviderSettings, ...]) -> list[str]:
-    return [provider.name for provider in providers]
-
-
-def test_the_route_is_the_chain_without_vendors_that_do_not_serve_the_country() -> None:
-    assert names(chain().route("+33612345678")) == ["d7", "console"]
-
-
-def test_a_country_route_puts_its_vendors_first() -> None:
-    settings = chain(routes={"+91": ["india"], "+9198": ["console"]})
-
-    assert names(settings.route("+919012345678")) == ["india", "d7", "console"]
-    assert names(settings.route("+919812345678")) == ["console", "d7", "india"]
-
-
-def test_the_vendor_that_delivered_last_leads_a_resend() -> None:
-    assert names(chain().route("+33612345678", first="console")) == ["console", "d7"]
-
-
-def test_a_disabled_vendor_is_not_routed_to() -> None:
-    settings = Settings.model_validate(
-        {"providers": [{"name": "c", "kind": "console", "base_url": "http://127.0.0.1:1", "enabled": False}]}
-    )
-
-    assert settings.route("+33612345678") == ()
 
 
 def test_a_route_naming_an_unknown_provider_is_refused() -> None:

@@ -16,7 +16,7 @@ TOKEN = "token"
 @pytest.fixture
 async def api_without_redis() -> AsyncIterator[str]:
     settings = Settings(redis_url="redis://127.0.0.1:1/0", api_tokens=TOKEN, secret_key="secret", redis_timeout=0.5)
-    server = TestServer(create_app(settings, None), host="127.0.0.1")
+    server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     yield str(server.make_url(""))
     await server.close()
@@ -41,7 +41,7 @@ async def test_redis_down_answers_503_with_a_clear_body_within_two_seconds(api_w
 
 def test_the_app_refuses_to_start_without_api_tokens() -> None:
     with pytest.raises(ConfigError, match="OTP_API_TOKENS"):
-        create_app(Settings(redis_url="redis://127.0.0.1:1/0", secret_key="secret"), None)
+        create_app(Settings(redis_url="redis://127.0.0.1:1/0", secret_key="secret"))
 
 
 async def test_readiness_fails_with_503_while_redis_is_down(api_without_redis: str) -> None:

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from config import Limits, Settings
+from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.app import create_app
 from dispatcher.constants import limit_key
 from dispatcher.errors import ServiceUnavailable
@@ -21,7 +22,6 @@ from dispatcher.guards import MEMORY_CEILING, Caller, Guards
 from dispatcher.sealing import Sealer
 from dispatcher.store import connect
 from tests.support import Api, Stack, random_number, wait_for
-from workers.embedded_redis import EmbeddedRedis
 
 
 class Guarded:
@@ -54,7 +54,7 @@ async def guarded(stack: Stack) -> AsyncIterator[GuardedFactory]:
         async def start(**limits: Any) -> Guarded:
             token = secrets.token_urlsafe(12)
             settings = Settings.model_validate(stack.settings.model_dump() | {"limits": limits, "api_tokens": token})
-            server = TestServer(create_app(settings, None), host="127.0.0.1")
+            server = TestServer(create_app(settings), host="127.0.0.1")
             await server.start_server()
             servers.append(server)
             return Guarded(str(server.make_url("")).rstrip("/"), token, session)

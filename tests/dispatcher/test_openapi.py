@@ -38,7 +38,7 @@ def test_every_schema_in_the_document_is_valid_json_schema_2020_12() -> None:
 
 
 def test_every_route_of_the_app_is_documented_and_nothing_else() -> None:
-    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0", api_tokens="token", secret_key="secret"), None)
+    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0", api_tokens="token", secret_key="secret"))
     routes = {(route.method, route.resource.canonical) for route in app.router.routes() if route.resource}
 
     documented = {(method.upper(), path) for path, item in openapi_document()["paths"].items() for method in item}

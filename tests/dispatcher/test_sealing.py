@@ -1,6 +1,7 @@
 import pytest
 
-from dispatcher.sealing import Sealer, mask_number
+from dispatcher.sealing import Sealer
+from vendors.phone import mask_number
 
 
 def test_a_sealed_value_opens_to_the_same_object() -> None:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.processes import free_port
 from tests.support import FLOWER_AUTH, FLOWER_PASSWORD, Stack, start_process
-from workers.embedded_redis import free_port
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import time
 from dispatcher.constants import SEND_QUEUE
 from dispatcher.store import connect
 from tests.support import Api, Stack, consume_only, control_app, random_number, wait_for
-from workers.breaker import CircuitBreakers, Outcome
+from workers.breaker import CallResult, CircuitBreakers
 
 
 async def test_a_vendor_out_of_credit_fails_over_at_once_to_the_next(api: Api) -> None:
@@ -93,7 +93,7 @@ async def test_an_unavailable_vendor_opens_its_breaker_and_is_then_skipped_witho
 async def test_a_breaker_opened_by_another_process_is_honoured_by_the_worker(api: Api, stack: Stack) -> None:
     redis = connect(stack.redis_url, 1.0)
     d7 = next(p for p in stack.settings.providers if p.name == "d7")
-    await CircuitBreakers(redis).record(d7, Outcome.TRIP, time.time())
+    await CircuitBreakers(redis).record(d7, CallResult.TRIP, time.time())
     await redis.aclose()
 
     report = await api.delivered(await api.send())

@@ -5,8 +5,8 @@ import urllib.request
 import aiohttp
 import pytest
 
+from devtools.processes import free_port
 from tests.support import FLOWER_AUTH, Api, Stack, random_number, start_process, wait_for
-from workers.embedded_redis import free_port
 
 
 @pytest.mark.parametrize("path", ["/", "/tasks", "/workers", "/api/tasks", "/api/workers", "/api/queues/length"])

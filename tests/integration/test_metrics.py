@@ -32,6 +32,17 @@ async def test_the_api_counts_verify_outcomes_and_shows_queue_depth_without_a_to
     assert ("otp_queue_depth", (("queue", "otp.send"),)) in after
 
 
+async def test_each_process_exports_only_its_own_metric_families(api: Api, stack: Stack) -> None:
+    await api.delivered(await api.send(recipient=random_number()))
+
+    api_names = {name for name, _ in await scrape(stack.api_url + "/metrics")}
+    worker_names = {name for name, _ in await scrape(worker_metrics(stack))}
+
+    assert not any(name.startswith(("otp_vendor", "otp_failovers", "otp_circuit")) for name in api_names)
+    assert not any(name.startswith(("otp_verifications", "otp_sends_accepted", "otp_queue")) for name in worker_names)
+    assert "process_cpu_seconds_total" in api_names & worker_names
+
+
 async def test_the_worker_counts_attempts_failovers_and_the_open_circuit(api: Api, stack: Stack) -> None:
     failover = ("otp_failovers_total", (("vendor", "d7"),))
     delivered = ("otp_vendor_attempts_total", (("outcome", "DELIVERED"), ("vendor", "octopush")))

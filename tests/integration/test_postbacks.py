@@ -89,7 +89,7 @@ async def test_a_failed_otp_posts_to_its_failure_url(api: Api, receiver: tuple[R
 async def test_a_postback_asked_of_a_dispatcher_without_a_postback_secret_is_422(stack: Stack) -> None:
     token = "no-postbacks-token"
     settings = Settings.model_validate(stack.settings.model_dump() | {"postback_secret": "", "api_tokens": token})
-    server = TestServer(create_app(settings, None), host="127.0.0.1")
+    server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     body = {"recipient": random_number(), "content": "Code {}", "success_url": "http://127.0.0.1:1/hook"}
     async with (

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis
 
+from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.constants import SEND_QUEUE, record_key
 from tests.support import (
     CODE_VENDORS,
@@ -29,7 +30,6 @@ from tests.support import (
     start_worker,
     wait_for,
 )
-from workers.embedded_redis import EmbeddedRedis
 
 pytestmark = pytest.mark.slow
 

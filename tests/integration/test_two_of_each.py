@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.processes import free_port
 from dispatcher.constants import record_key
 from tests.support import Api, Stack, extra_worker, listening, start_process, stop
-from workers.embedded_redis import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ import pytest
 import redis
 
 from config import ProviderSettings
+from devtools.processes import free_port
 from dispatcher.constants import breaker_key
 from dispatcher.store import connect
-from workers.breaker import SYNC_INTERVAL, CircuitBreakers, Outcome
-from workers.embedded_redis import free_port
+from workers.breaker import SYNC_INTERVAL, CallResult, CircuitBreakers
 
 NOW = 1_000_000.0
 
@@ -42,7 +42,7 @@ async def test_a_new_vendor_is_allowed(breakers: CircuitBreakers) -> None:
 async def test_k_consecutive_failures_open_the_circuit(breakers: CircuitBreakers) -> None:
     v = vendor()
     for _ in range(3):
-        await breakers.record(v, Outcome.FAILURE, NOW)
+        await breakers.record(v, CallResult.FAILURE, NOW)
 
     assert await breakers.state(v.name) == "open"
     assert not await breakers.allow(v, NOW + 1)
@@ -50,7 +50,7 @@ async def test_k_consecutive_failures_open_the_circuit(breakers: CircuitBreakers
 
 async def test_a_success_resets_the_consecutive_count(breakers: CircuitBreakers) -> None:
     v = vendor()
-    for outcome in (Outcome.FAILURE, Outcome.FAILURE, Outcome.SUCCESS, Outcome.FAILURE, Outcome.FAILURE):
+    for outcome in (CallResult.FAILURE, CallResult.FAILURE, CallResult.SUCCESS, CallResult.FAILURE, CallResult.FAILURE):
         await breakers.record(v, outcome, NOW)
 
     assert await breakers.state(v.name) == "closed"
@@ -59,7 +59,7 @@ async def test_a_success_resets_the_consecutive_count(breakers: CircuitBreakers)
 async def test_an_error_rate_over_the_window_opens_the_circuit(breakers: CircuitBreakers) -> None:
     v = vendor(breaker_failures=100)
     for index in range(10):
-        await breakers.record(v, Outcome.FAILURE if index % 2 else Outcome.SUCCESS, NOW)
+        await breakers.record(v, CallResult.FAILURE if index % 2 else CallResult.SUCCESS, NOW)
 
     assert await breakers.state(v.name) == "open"
 
@@ -67,14 +67,14 @@ async def test_an_error_rate_over_the_window_opens_the_circuit(breakers: Circuit
 async def test_a_vendor_unavailable_answer_opens_the_circuit_at_once(breakers: CircuitBreakers) -> None:
     v = vendor()
 
-    await breakers.record(v, Outcome.TRIP, NOW)
+    await breakers.record(v, CallResult.TRIP, NOW)
 
     assert not await breakers.allow(v, NOW)
 
 
 async def test_after_the_cool_down_exactly_one_probe_goes_through(breakers: CircuitBreakers) -> None:
     v = vendor()
-    await breakers.record(v, Outcome.TRIP, NOW)
+    await breakers.record(v, CallResult.TRIP, NOW)
 
     allowed = [await breakers.allow(v, NOW + 30) for _ in range(5)]
 
@@ -84,20 +84,20 @@ async def test_after_the_cool_down_exactly_one_probe_goes_through(breakers: Circ
 
 async def test_a_successful_probe_closes_the_circuit(breakers: CircuitBreakers) -> None:
     v = vendor()
-    await breakers.record(v, Outcome.TRIP, NOW)
+    await breakers.record(v, CallResult.TRIP, NOW)
     await breakers.allow(v, NOW + 30)
 
-    await breakers.record(v, Outcome.SUCCESS, NOW + 30)
+    await breakers.record(v, CallResult.SUCCESS, NOW + 30)
 
     assert await breakers.allow(v, NOW + 31)
 
 
 async def test_a_failed_probe_opens_the_circuit_again(breakers: CircuitBreakers) -> None:
     v = vendor()
-    await breakers.record(v, Outcome.TRIP, NOW)
+    await breakers.record(v, CallResult.TRIP, NOW)
     await breakers.allow(v, NOW + 30)
 
-    await breakers.record(v, Outcome.FAILURE, NOW + 30)
+    await breakers.record(v, CallResult.FAILURE, NOW + 30)
 
     assert not await breakers.allow(v, NOW + 31)
     assert await breakers.allow(v, NOW + 60)
@@ -109,7 +109,7 @@ async def test_successes_counted_locally_reach_redis_with_the_next_sync(
     v = vendor()
     await breakers.allow(v, NOW)
     for _ in range(3):
-        await breakers.record(v, Outcome.SUCCESS, NOW)
+        await breakers.record(v, CallResult.SUCCESS, NOW)
 
     await breakers.allow(v, NOW + SYNC_INTERVAL)
 
@@ -123,7 +123,7 @@ async def test_a_circuit_another_process_opened_is_honoured_after_one_sync_inter
     other_redis = connect(redis_url, 1.0)
     await breakers.allow(v, NOW)
 
-    await CircuitBreakers(other_redis).record(v, Outcome.TRIP, NOW)
+    await CircuitBreakers(other_redis).record(v, CallResult.TRIP, NOW)
 
     assert await breakers.allow(v, NOW)  # its copy is fresh
     assert not await breakers.allow(v, NOW + SYNC_INTERVAL)
@@ -135,7 +135,7 @@ async def test_an_unreachable_redis_leaves_the_local_state_and_fails_no_call() -
     breakers = CircuitBreakers(unreachable)
     flaky = vendor()
 
-    outcomes = [await breakers.record(flaky, outcome, NOW) for outcome in (Outcome.SUCCESS, Outcome.FAILURE)]
+    outcomes = [await breakers.record(flaky, outcome, NOW) for outcome in (CallResult.SUCCESS, CallResult.FAILURE)]
 
     assert outcomes == ["closed", "closed"]
     await unreachable.aclose()

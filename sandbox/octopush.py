@@ -1,0 +1,143 @@
+"""Sandbox Octopush OTP: generate and validate, with Octopush's header auth and numeric body codes.
+
+Body codes used here: 0 success; 101 bad api-login / api-key (HTTP 401); 100 invalid parameter;
+103 not enough credit (HTTP 402, the 'no credit' fault); 194 / 195 code or token missing;
+196 too many wrong codes; 197 expired; 198 unknown token; 199 wrong code (with
+``remaining_number_of_attempts``). The text may carry ``{code}`` where the code goes; without it the
+code is appended after a space.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import string
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from sandbox.faults import with_faults
+from sandbox.state import STATE, Message
+
+PREFIX = "/v1/public/service/otp"
+PLACEHOLDER = "{code}"
+SPECIAL = "!#$%&*+-=?@"
+
+CREDENTIALS = web.AppKey("octopush_credentials", tuple)
+OTPS = web.AppKey("octopush_otps", dict)
+routes = web.RouteTableDef()
+
+
+class GenerateBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    phone_number: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+    channel: str = Field("sms", pattern=r"^(sms|voice_sms)$")
+    text: str = Field("Your code is {code}", min_length=1, max_length=1224)
+    sender: str | None = Field(None, pattern=r"^[a-zA-Z0-9]{3,11}$")
+    code_length: int = Field(6, ge=3, le=32)
+    allow_digits: bool = True
+    allow_upper_case: bool = False
+    allow_lower_case: bool = False
+    allow_special_chars: bool = False
+    validity_period: int = Field(600, ge=3, le=10_000_000)
+    max_wrong_attempts: int = Field(3, ge=1)
+
+
+@dataclass
+class OctopushOtp:
+    token: str
+    code: str
+    expires_at: float
+    max_wrong: int
+    wrong: int = 0
+    used: bool = False
+
+
+def _answer(code: int, message: str, status: int = 400, **extra: Any) -> web.Response:
+    return web.json_response({"code": code, "message": message, **extra}, status=status)
+
+
+def error_response(status: int) -> web.Response:
+    if status == 401:
+        return _answer(101, "Invalid api-login or api-key", 401)
+    if status == 402:
+        return _answer(103, "Not enough credit", 402)
+    return _answer(status, "Injected failure", status)
+
+
+def vendor_error(code: int) -> web.Response:
+    return _answer(code, "Injected vendor error")
+
+
+def _authorised(request: web.Request) -> bool:
+    login, key = request.app[CREDENTIALS]
+    given_login = request.headers.get("api-login", "").encode()
+    given_key = request.headers.get("api-key", "").encode()
+    return hmac.compare_digest(given_login, login.encode()) & hmac.compare_digest(given_key, key.encode())
+
+
+@routes.post(PREFIX + "/generate")
+@with_faults("octopush", "generate", error_response, vendor_error)
+async def generate(request: web.Request) -> web.Response:
+    if not _authorised(request):
+        return error_response(401)
+    try:
+        body = GenerateBody.model_validate(json.loads(await request.read()))
+    except (ValueError, ValidationError) as exc:
+        return _answer(100, f"Invalid parameter: {str(exc).splitlines()[0]}")
+    alphabet = (
+        (string.digits if body.allow_digits else "")
+        + (string.ascii_uppercase if body.allow_upper_case else "")
+        + (string.ascii_lowercase if body.allow_lower_case else "")
+        + (SPECIAL if body.allow_special_chars else "")
+    )
+    if not alphabet:
+        return _answer(100, "Invalid parameter: no character class allowed")
+    code = "".join(secrets.choice(alphabet) for _ in range(body.code_length))
+    text = body.text.replace(PLACEHOLDER, code) if PLACEHOLDER in body.text else f"{body.text} {code}"
+    otp = OctopushOtp(uuid.uuid4().hex, code, time.time() + body.validity_period, body.max_wrong_attempts)
+    request.app[OTPS][otp.token] = otp
+    request.app[STATE].deliver(Message("octopush", body.phone_number, text, code, otp.token))
+    return web.json_response(
+        {"code": 0, "message": "success", "ticket_number": uuid.uuid4().hex[:12], "otp_request_token": otp.token}
+    )
+
+
+@routes.put(PREFIX + "/validate")
+@with_faults("octopush", "validate", error_response, vendor_error)
+async def validate(request: web.Request) -> web.Response:
+    if not _authorised(request):
+        return error_response(401)
+    try:
+        body = json.loads(await request.read())
+        assert isinstance(body, dict)
+    except (ValueError, AssertionError):
+        return _answer(100, "Invalid parameter: body is not a JSON object")
+    if not body.get("code"):
+        return _answer(194, "The code is missing")
+    if not body.get("otp_request_token"):
+        return _answer(195, "The otp_request_token is missing")
+    otp: OctopushOtp | None = request.app[OTPS].get(str(body["otp_request_token"]))
+    if otp is None or otp.used:
+        return _answer(198, "OTP request not found")
+    if time.time() >= otp.expires_at:
+        return _answer(197, "The code has expired")
+    if otp.wrong >= otp.max_wrong:
+        return _answer(196, "Maximum number of wrong attempts reached")
+    if not hmac.compare_digest(str(body["code"]).encode(), otp.code.encode()):
+        otp.wrong += 1
+        return _answer(199, "Wrong code", remaining_number_of_attempts=otp.max_wrong - otp.wrong)
+    otp.used = True
+    return web.json_response({"code": 0, "message": "success"})
+
+
+def setup(app: web.Application, login: str, key: str) -> None:
+    app[CREDENTIALS] = (login, key)
+    app[OTPS] = {}
+    app.add_routes(routes)

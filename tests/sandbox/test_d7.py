@@ -1,0 +1,96 @@
+"""The sandbox D7 Verify: D7's auth, bodies, code checks and errors."""
+
+from tests.sandbox.conftest import D7_AUTH, Sandbox
+
+SEND, RESEND, VERIFY = "/verify/v1/otp/send-otp", "/verify/v1/otp/resend-otp", "/verify/v1/otp/verify-otp"
+
+
+async def sent(sandbox: Sandbox, **fields: object) -> tuple[str, str]:
+    body = {"recipient": "+33612345678", "content": "Code {}", **fields}
+    status, answer = await sandbox.request("POST", SEND, json=body, headers=D7_AUTH)
+    assert status == 200, answer
+    message = (await sandbox.request("GET", "/inbox/+33612345678"))[1]
+    return answer["otp_id"], message["code"]
+
+
+async def verify(sandbox: Sandbox, otp_id: str, code: str) -> str:
+    _, answer = await sandbox.request("POST", VERIFY, json={"otp_id": otp_id, "otp_code": code}, headers=D7_AUTH)
+    return str(answer["status"])
+
+
+async def test_a_wrong_token_gets_d7s_401_body(sandbox: Sandbox) -> None:
+    status, body = await sandbox.request("POST", SEND, json={}, headers={"Authorization": "Bearer nope"})
+
+    assert (status, body["detail"]["code"]) == (401, "ACCESS_TOKEN_SIGNATURE_VERIFICATION_FAILED")
+
+
+async def test_send_puts_the_code_in_the_message_and_answers_open(sandbox: Sandbox) -> None:
+    status, answer = await sandbox.request(
+        "POST", SEND, json={"recipient": "+33612345678", "content": "Code {}", "expiry": "300"}, headers=D7_AUTH
+    )
+    message = (await sandbox.request("GET", "/inbox/+33612345678"))[1]
+
+    assert (status, answer["status"], answer["expiry"]) == (200, "OPEN", 300)
+    assert message["text"] == f"Code {message['code']}"
+    assert len(message["code"]) == 6
+
+
+async def test_content_without_a_placeholder_gets_d7s_422_list(sandbox: Sandbox) -> None:
+    status, body = await sandbox.request(
+        "POST", SEND, json={"recipient": "+33612345678", "content": "no code"}, headers=D7_AUTH
+    )
+
+    assert status == 422
+    assert set(body["detail"][0]) == {"loc", "msg", "type"}
+
+
+async def test_no_credit_gets_d7s_402_body(sandbox: Sandbox) -> None:
+    await sandbox.fault("d7", no_credit=True)
+
+    status, body = await sandbox.request("POST", SEND, json={}, headers=D7_AUTH)
+
+    assert (status, body["detail"][0]["code"]) == (402, "INSUFFICIENT_CREDIT")
+
+
+async def test_the_right_code_is_approved_then_already_verified(sandbox: Sandbox) -> None:
+    otp_id, code = await sent(sandbox)
+
+    assert await verify(sandbox, otp_id, code) == "APPROVED"
+    assert await verify(sandbox, otp_id, code) == "ALREADY_VERIFIED"
+
+
+async def test_five_wrong_codes_lock_the_otp(sandbox: Sandbox) -> None:
+    otp_id, code = await sent(sandbox)
+    for _ in range(5):
+        assert await verify(sandbox, otp_id, "0000000") == "FAILED"
+
+    assert await verify(sandbox, otp_id, code) == "FAILED"
+
+
+async def test_an_unknown_otp_is_d7s_invalid_code_400(sandbox: Sandbox) -> None:
+    status, body = await sandbox.request("POST", VERIFY, json={"otp_id": "x", "otp_code": "1"}, headers=D7_AUTH)
+
+    assert (status, body["detail"]["code"]) == (400, "INVALID_OTP_CODE")
+
+
+async def test_resend_repeats_the_same_code_and_counts(sandbox: Sandbox) -> None:
+    otp_id, code = await sent(sandbox, retry_delay=0)
+
+    status, answer = await sandbox.request("POST", RESEND, json={"otp_id": otp_id}, headers=D7_AUTH)
+
+    assert (status, answer["resend_count"]) == (200, 1)
+    assert (await sandbox.request("GET", "/inbox/+33612345678"))[1]["code"] == code
+
+
+async def test_a_resend_sooner_than_retry_delay_is_refused(sandbox: Sandbox) -> None:
+    otp_id, _ = await sent(sandbox, retry_delay=60)
+
+    status, body = await sandbox.request("POST", RESEND, json={"otp_id": otp_id}, headers=D7_AUTH)
+
+    assert (status, body["detail"]["code"]) == (400, "RETRY_DELAY_NOT_REACHED")
+
+
+async def test_the_report_of_an_unknown_otp_is_404(sandbox: Sandbox) -> None:
+    status, body = await sandbox.request("GET", "/verify/v1/report/nope", headers=D7_AUTH)
+
+    assert (status, body["detail"]["code"]) == (404, "MESSAGE_LOG_NOT_EXISTS")

@@ -1,0 +1,30 @@
+"""Vendor adapters, one module each, behind the ``Provider`` interface; phone numbers; the code checker.
+
+Depends on ``config`` only: the producer side (verification) and the workers (delivery) both use it.
+"""
+
+from vendors.base import OutgoingOtp, Provider
+from vendors.checker import CodeChecker
+from vendors.console import ConsoleProvider
+from vendors.d7 import D7Provider
+from vendors.errors import OutcomeUnknown, ProviderError, Rejected, TemporaryError, VendorUnavailable
+from vendors.messagecentral import MessageCentralProvider
+from vendors.octopush import OctopushProvider
+from vendors.registry import PROVIDER_CLASSES, build_providers
+
+__all__ = [
+    "PROVIDER_CLASSES",
+    "CodeChecker",
+    "ConsoleProvider",
+    "D7Provider",
+    "MessageCentralProvider",
+    "OctopushProvider",
+    "OutcomeUnknown",
+    "OutgoingOtp",
+    "Provider",
+    "ProviderError",
+    "Rejected",
+    "TemporaryError",
+    "VendorUnavailable",
+    "build_providers",
+]

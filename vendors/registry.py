@@ -1,0 +1,24 @@
+"""Which adapter class serves each provider kind, and the adapters of a configuration."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from config import ProviderKind, Settings
+from vendors.base import Provider
+from vendors.console import ConsoleProvider
+from vendors.d7 import D7Provider
+from vendors.messagecentral import MessageCentralProvider
+from vendors.octopush import OctopushProvider
+
+PROVIDER_CLASSES: dict[ProviderKind, type[Provider]] = {
+    "console": ConsoleProvider,
+    "d7": D7Provider,
+    "messagecentral": MessageCentralProvider,
+    "octopush": OctopushProvider,
+}
+
+
+def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
+    """Every configured provider by name, disabled ones too: they may still have to check codes they sent."""
+    return {provider.name: PROVIDER_CLASSES[provider.kind](provider, session) for provider in settings.providers}
