@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench clean
+.PHONY: dev test lint browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The browser test (Flower in headless Chromium) needs Debian's chromium and chromedriver: installed here when missing.
+browser:
+	devtools/ensure-chromium
+
+test: lint browser
 	$(BIN)/pytest
 
 # The benchmark of issue #7 on a stack of its own (a few minutes); writes bench/results/<date>.json and .png.

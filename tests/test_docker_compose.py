@@ -41,6 +41,31 @@ def test_the_image_runs_our_console_script() -> None:
     assert 'otp-dispatcher = "cli.main:main"' in (ROOT / "pyproject.toml").read_text()
 
 
+def stage(name: str) -> str:
+    """The Dockerfile's lines from ``FROM ... AS name`` to the next ``FROM``."""
+    text = (ROOT / "Dockerfile").read_text()
+    start = text.index(f" AS {name}\n")
+    end = text.find("\nFROM ", start)
+    return text[text.rfind("\n", 0, start) + 1 : None if end == -1 else end]
+
+
+def test_the_product_image_ships_the_product_packages_and_no_dev_tools() -> None:
+    base = stage("base")
+    copied = "\n".join(line for line in base.splitlines() if not line.startswith("#"))
+    product_packages = {"config", "vendors", "dispatcher", "workers", "cli"}
+
+    assert {line.split()[1] for line in copied.splitlines() if line.startswith("COPY ")} >= product_packages
+    assert not any(tool in copied for tool in ("sandbox", "devtools", "bench", "tests"))
+    assert (ROOT / "Dockerfile").read_text().rstrip().splitlines()[-1] == 'CMD ["api"]'  # the default target
+
+
+def test_only_the_sandbox_service_builds_the_sandbox_stage() -> None:
+    targets = {name: service["build"]["target"] for name, service in OURS.items()}
+
+    assert targets == {"api": "product", "worker": "product", "flower": "product", "sandbox": "sandbox"}
+    assert "COPY sandbox ./sandbox" in stage("sandbox")
+
+
 def test_redis_keeps_an_append_only_file_and_never_evicts() -> None:
     redis = COMPOSE["services"]["redis"]
     command = " ".join(redis["command"])

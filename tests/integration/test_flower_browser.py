@@ -33,7 +33,7 @@ def chromium() -> Iterator[WebDriver]:
     if browser is None or driver is None:
         pytest.fail(
             "the browser test needs Debian's chromium and chromium-driver: "
-            "run .ci/ensure-chromium (apt-get, as root or through sudo)",
+            "run make browser (devtools/ensure-chromium: apt-get, as root or through sudo)",
             pytrace=False,
         )
     options = webdriver.ChromeOptions()
