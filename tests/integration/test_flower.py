@@ -8,6 +8,9 @@ import pytest
 from devtools.processes import free_port
 from tests.support import FLOWER_AUTH, Api, Stack, random_number, start_process, wait_for
 
+SENDS_ONE_BY_ONE = 300
+"""Each its own Celery task (no send overlaps the next), so a lost task event shows as a task never final."""
+
 
 @pytest.mark.parametrize("path", ["/", "/tasks", "/workers", "/api/tasks", "/api/workers", "/api/queues/length"])
 async def test_flower_answers_401_without_credentials(flower: str, path: str) -> None:
@@ -57,3 +60,26 @@ def test_a_local_only_flower_needs_no_password(stack: Stack) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+async def test_every_task_of_sends_made_one_by_one_ends_final_in_flower(flower: str, api: Api) -> None:
+    otp_ids = [await api.send(recipient=random_number()) for _ in range(SENDS_ONE_BY_ONE)]
+    for otp_id in otp_ids:
+        await api.delivered(otp_id)
+
+    async with aiohttp.ClientSession(headers=FLOWER_AUTH) as session:
+
+        async def states() -> dict[str, str] | None:
+            async with session.get(flower + "/api/tasks", params={"taskname": "otp.send"}) as response:
+                tasks: dict[str, dict[str, object]] = await response.json()
+            mine = {
+                otp_id: str(task["state"])
+                for task in tasks.values()
+                for otp_id in otp_ids
+                if otp_id in str(task["args"])
+            }
+            return mine if len(mine) == len(otp_ids) and set(mine.values()) == {"SUCCESS"} else None
+
+        final = await wait_for(states, within=30)
+
+    assert set(final) == set(otp_ids)
