@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from dispatcher.errors import InvalidRequest
+from dispatcher.constants import QUEUES
+from dispatcher.errors import InvalidRequest, ServiceUnavailable
 from dispatcher.guards import Caller
-from dispatcher.metrics import QUEUE_DEPTH, REGISTRY, SENDS_ACCEPTED, VERIFICATIONS
+from dispatcher.metrics import QUEUE_DEPTH, REGISTRY, SENDS_ACCEPTED, STORE_UP, VERIFICATIONS
 from dispatcher.schemas import (
     IdempotencyKey,
     Liveness,
@@ -88,9 +90,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus metrics of this API process, with the depth of each queue (no token needed)."""
-    for queue, depth in (await request.app[SERVICE].queue_depths()).items():
-        QUEUE_DEPTH.labels(queue).set(depth)
+    """Prometheus metrics of this API process, with the depth of each queue (no token needed). Answers even
+    while Redis is away (that is when the metrics matter): the depths read NaN and ``otp_store_up`` 0."""
+    try:
+        depths = await request.app[SERVICE].queue_depths()
+    except ServiceUnavailable:
+        STORE_UP.set(0)
+        for queue in QUEUES:
+            QUEUE_DEPTH.labels(queue).set(math.nan)
+    else:
+        STORE_UP.set(1)
+        for queue, depth in depths.items():
+            QUEUE_DEPTH.labels(queue).set(depth)
     return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

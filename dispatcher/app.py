@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import hdrs, web
@@ -14,7 +15,7 @@ from aiohttp.typedefs import Handler, Middleware
 from config import Settings
 from dispatcher.api import MAX_BODY_BYTES, OPENAPI, PUBLIC_PATHS, SERVICE, TOKEN_HASH, routes
 from dispatcher.errors import Conflict, CountryNotAllowed, DispatcherError, InvalidRequest, RateLimited, Unauthorized
-from dispatcher.metrics import REFUSALS
+from dispatcher.metrics import HTTP_LATENCY, HTTP_REQUESTS, REFUSALS
 from dispatcher.openapi import openapi_document
 from dispatcher.schemas import ErrorBody, ErrorDetail, ValidationErrorBody
 from dispatcher.service import OtpService
@@ -28,7 +29,7 @@ def create_app(settings: Settings) -> web.Application:
     """The API app, with its own Redis pool, job publisher and vendor session (opened on start-up)."""
     settings.require("api_tokens", "secret_key", "redis_url")
     tokens = tuple(token.get_secret_value().encode() for token in settings.api_tokens)
-    app = web.Application(middlewares=[_errors, _auth(tokens)], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[_measured, _errors, _auth(tokens)], client_max_size=MAX_BODY_BYTES)
     app.add_routes(routes)
     app[OPENAPI] = json.dumps(openapi_document())
 
@@ -52,6 +53,18 @@ def error_body(error: DispatcherError) -> web.Response:
     return _body(
         ErrorBody(detail=ErrorDetail(code=error.code, message=error.message, otp_id=otp_id)), error.status, headers
     )
+
+
+@web.middleware
+async def _measured(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every answer by route pattern (never the path: it may hold an otp_id), method and status."""
+    started = time.perf_counter()
+    response = await handler(request)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    HTTP_LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
+    HTTP_REQUESTS.labels(route, request.method, str(response.status)).inc()
+    return response
 
 
 @web.middleware

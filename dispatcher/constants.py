@@ -5,6 +5,7 @@ SEND_QUEUE = "otp.send"
 POSTBACK_TASK = "otp.postback"
 POSTBACK_QUEUE = "otp.postback"
 """Postbacks have their own queue, so a slow receiver never delays a send."""
+QUEUES = (SEND_QUEUE, POSTBACK_QUEUE)
 
 KEY_PREFIX = "otp:"
 """Every key the dispatcher writes starts with this; the broker's own keys do not."""

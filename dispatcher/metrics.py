@@ -1,11 +1,12 @@
 """Prometheus metrics of the producer side, served by the API at ``/metrics``.
 
-Labels hold only bounded values (statuses, error codes, queue names): never an id or a number.
+Labels hold only bounded values (statuses, error codes, queue names, route patterns): never an id or a number.
+A scrape never fails because Redis is away: the queue depth then reads NaN and ``otp_store_up`` 0.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from config.metrics import process_registry
 
@@ -22,5 +23,22 @@ REFUSALS = Counter(
     registry=REGISTRY,
 )
 QUEUE_DEPTH = Gauge(
-    "otp_queue_depth", "Jobs waiting in a Celery queue, read at each scrape", ["queue"], registry=REGISTRY
+    "otp_queue_depth",
+    "Jobs waiting in a Celery queue, read at each scrape (NaN: unknown)",
+    ["queue"],
+    registry=REGISTRY,
+)
+STORE_UP = Gauge("otp_store_up", "1 if Redis answered this scrape's queue-depth read, else 0", registry=REGISTRY)
+HTTP_REQUESTS = Counter(
+    "otp_http_requests",
+    "API requests by route pattern, method and status",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "otp_http_request_duration_seconds",
+    "Time to answer an API request, by route pattern and method",
+    ["route", "method"],
+    buckets=(0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
 )

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from config import Settings, code_strength_problem
 from dispatcher import codes
-from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE
+from dispatcher.constants import QUEUES
 from dispatcher.errors import DispatcherError, InvalidRequest, VendorCheckUnavailable
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
@@ -159,7 +159,7 @@ class OtpService:
 
     async def queue_depths(self) -> dict[str, int]:
         """Jobs waiting in each queue (the broker is this Redis)."""
-        return await self._store.queue_depths((SEND_QUEUE, POSTBACK_QUEUE))
+        return await self._store.queue_depths(QUEUES)
 
     async def ping(self) -> None:
         """``ServiceUnavailable`` unless Redis answers."""
