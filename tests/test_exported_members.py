@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["cli", "config", "devtools", "dispatcher", "sandbox", "vendors", "workers"]
+PACKAGES = ["cli", "config", "devtools", "dispatcher", "otp_dispatcher_client", "sandbox", "vendors", "workers"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -1,0 +1,95 @@
+"""What the API answers, as frozen dataclasses, and the options of a send (D7's send-otp fields).
+
+Plain dataclasses and enums rather than pydantic: the client reads four small, documented bodies, and
+other services should not have to share a pydantic version with it. Fields the API adds later are
+ignored, so an older client keeps working against a newer dispatcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, TypedDict
+
+
+class OtpStatus(StrEnum):
+    """Where an OTP stands."""
+
+    OPEN = "OPEN"
+    VERIFIED = "VERIFIED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+class VerifyStatus(StrEnum):
+    """The answer to a code: a wrong code and an unknown otp_id are both ``FAILED``."""
+
+    APPROVED = "APPROVED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    ALREADY_VERIFIED = "ALREADY_VERIFIED"
+
+
+class AttemptOutcome(StrEnum):
+    """How one call to one vendor ended."""
+
+    DELIVERED = "DELIVERED"
+    TEMPORARY_ERROR = "TEMPORARY_ERROR"
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+    VENDOR_UNAVAILABLE = "VENDOR_UNAVAILABLE"
+    REJECTED = "REJECTED"
+
+
+class SendOptions(TypedDict, total=False):
+    """D7's optional send-otp fields; one left out (or None) takes the dispatcher's default."""
+
+    template_id: int | None
+    originator: str | None
+    channel: Literal["SMS", "WhatsApp"] | None
+    expiry: int | None
+    data_coding: Literal["text", "unicode", "auto"] | None
+    retry_delay: int | None
+    retry_count: int | None
+    otp_code_length: int | None
+    otp_type: Literal["numeric", "alpha", "alphanumeric"] | None
+    success_url: str | None
+    failure_url: str | None
+
+
+@dataclass(frozen=True)
+class SentOtp:
+    """An accepted send or resend: its delivery is queued; ``expiry`` is seconds until the code expires."""
+
+    otp_id: str
+    status: OtpStatus
+    expiry: int
+    resend_count: int = 0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One call to one vendor for one send (the first send is number 1, each resend adds one)."""
+
+    send_number: int
+    vendor: str
+    started_at: datetime
+    latency_ms: float
+    outcome: AttemptOutcome
+    error_code: str | None
+
+
+@dataclass(frozen=True)
+class OtpReport:
+    """An OTP's state and every delivery attempt; ``recipient`` is masked (``+3361****78``)."""
+
+    otp_id: str
+    status: OtpStatus
+    recipient: str
+    created_at: datetime
+    expires_at: datetime
+    expiry: int
+    resend_count: int
+    delivered_by: str | None
+    failure_reason: str | None
+    attempts: tuple[Attempt, ...]

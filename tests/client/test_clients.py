@@ -1,0 +1,213 @@
+"""Both HTTP clients against the running stack: each call, and each documented refusal as its exception.
+
+Every test runs twice, with ``AsyncOtpClient`` and with ``OtpClient`` (its calls made from a worker
+thread, as code without an event loop makes them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol, Unpack
+
+import pytest
+
+from devtools.processes import free_port
+from otp_dispatcher_client import (
+    AsyncOtpClient,
+    AttemptOutcome,
+    InvalidRequest,
+    OtpClient,
+    OtpReport,
+    OtpStatus,
+    Problem,
+    ResendRefused,
+    SendOptions,
+    SentOtp,
+    Timeout,
+    TransportError,
+    Unauthorized,
+    UnknownOtp,
+    VerifyStatus,
+)
+from tests.support import Api, random_number
+
+UNKNOWN_ID = "3f0e1d2c-0000-4000-8000-000000000000"
+CONTENT = "Your code is {}"
+TIMEOUT = 10.0
+
+
+class Client(Protocol):
+    async def send(
+        self,
+        recipient: str,
+        content: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **options: Unpack[SendOptions],
+    ) -> SentOtp: ...
+
+    async def resend(self, otp_id: str) -> SentOtp: ...
+    async def verify(self, otp_id: str, code: str) -> VerifyStatus: ...
+    async def report(self, otp_id: str) -> OtpReport: ...
+
+
+Connect = Callable[..., AbstractAsyncContextManager[Client]]
+
+
+class InThread:
+    """The blocking client, each call run in a worker thread."""
+
+    def __init__(self, client: OtpClient) -> None:
+        self._client = client
+
+    async def send(
+        self,
+        recipient: str,
+        content: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **options: Unpack[SendOptions],
+    ) -> SentOtp:
+        return await asyncio.to_thread(
+            self._client.send, recipient, content, idempotency_key=idempotency_key, **options
+        )
+
+    async def resend(self, otp_id: str) -> SentOtp:
+        return await asyncio.to_thread(self._client.resend, otp_id)
+
+    async def verify(self, otp_id: str, code: str) -> VerifyStatus:
+        return await asyncio.to_thread(self._client.verify, otp_id, code)
+
+    async def report(self, otp_id: str) -> OtpReport:
+        return await asyncio.to_thread(self._client.report, otp_id)
+
+
+@asynccontextmanager
+async def async_client(base_url: str, token: str, seconds: float = TIMEOUT) -> AsyncIterator[Client]:
+    async with AsyncOtpClient(base_url, token, timeout=seconds) as client:
+        yield client
+
+
+@asynccontextmanager
+async def sync_client(base_url: str, token: str, seconds: float = TIMEOUT) -> AsyncIterator[Client]:
+    with OtpClient(base_url, token, timeout=seconds) as client:
+        yield InThread(client)
+
+
+@pytest.fixture(params=[async_client, sync_client], ids=["async", "sync"])
+def connect(request: pytest.FixtureRequest) -> Connect:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def client(connect: Connect, api: Api) -> AsyncIterator[Client]:
+    async with connect(api.stack.api_url, api.stack.token) as connected:
+        yield connected
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """The URL of a socket that takes connections and never answers."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+async def test_a_sent_otp_is_approved_with_the_code_the_phone_received(client: Client, api: Api) -> None:
+    recipient = random_number()
+    sent = await client.send(recipient, CONTENT, expiry=300)
+    await api.delivered(sent.otp_id)
+
+    status = await client.verify(sent.otp_id, (await api.inbox(recipient))["code"])
+
+    assert (sent.status, sent.resend_count) == (OtpStatus.OPEN, 0)
+    assert 0 < sent.expiry <= 300
+    assert status is VerifyStatus.APPROVED
+
+
+async def test_a_report_shows_the_vendor_and_every_attempt(client: Client, api: Api) -> None:
+    sent = await client.send(random_number(), CONTENT)
+    await api.delivered(sent.otp_id)
+
+    report = await client.report(sent.otp_id)
+
+    assert (report.otp_id, report.status, report.delivered_by) == (sent.otp_id, OtpStatus.OPEN, "d7")
+    assert "*" in report.recipient
+    assert report.created_at.tzinfo is not None
+    assert report.created_at < report.expires_at
+    assert [(a.send_number, a.vendor, a.outcome) for a in report.attempts] == [(1, "d7", AttemptOutcome.DELIVERED)]
+
+
+async def test_a_resend_answers_the_same_otp_with_its_resend_count(client: Client, api: Api) -> None:
+    sent = await client.send(random_number(), CONTENT, retry_delay=0)
+    await api.delivered(sent.otp_id)
+
+    resent = await client.resend(sent.otp_id)
+
+    assert (resent.otp_id, resent.status, resent.resend_count) == (sent.otp_id, OtpStatus.OPEN, 1)
+
+
+async def test_the_same_idempotency_key_answers_the_first_otp_again(client: Client) -> None:
+    recipient, key = random_number(), secrets.token_hex(8)
+    first = await client.send(recipient, CONTENT, idempotency_key=key)
+
+    again = await client.send(recipient, CONTENT, idempotency_key=key)
+
+    assert again.otp_id == first.otp_id
+
+
+async def test_a_wrong_token_raises_unauthorized(connect: Connect, api: Api) -> None:
+    async with connect(api.stack.api_url, "not-a-token") as client:
+        with pytest.raises(Unauthorized) as refused:
+            await client.send(random_number(), CONTENT)
+
+    assert (refused.value.status, refused.value.code) == (401, "ACCESS_TOKEN_SIGNATURE_VERIFICATION_FAILED")
+
+
+async def test_a_bad_number_raises_invalid_request_with_d7s_detail_items(client: Client) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        await client.send("0612345678", CONTENT)
+
+    assert (refused.value.status, refused.value.code) == (422, "VALIDATION_ERROR")
+    assert [problem.loc for problem in refused.value.problems] == [("body", "recipient")]
+    assert all(isinstance(problem, Problem) and problem.msg for problem in refused.value.problems)
+
+
+async def test_a_report_of_an_unknown_otp_raises_unknown_otp(client: Client) -> None:
+    with pytest.raises(UnknownOtp) as refused:
+        await client.report(UNKNOWN_ID)
+
+    assert (refused.value.status, refused.value.code) == (404, "MESSAGE_LOG_NOT_EXISTS")
+
+
+async def test_a_resend_sooner_than_retry_delay_raises_resend_refused(client: Client) -> None:
+    sent = await client.send(random_number(), CONTENT, retry_delay=60)
+
+    with pytest.raises(ResendRefused) as refused:
+        await client.resend(sent.otp_id)
+
+    assert (refused.value.status, refused.value.code) == (400, "RESEND_TOO_SOON")
+
+
+async def test_an_api_that_is_not_listening_raises_transport_error(connect: Connect) -> None:
+    async with connect(f"http://127.0.0.1:{free_port()}", "token") as client:
+        with pytest.raises(TransportError) as failed:
+            await client.report(UNKNOWN_ID)
+
+    assert (type(failed.value), failed.value.code, failed.value.status) == (TransportError, "CONNECTION_FAILED", None)
+
+
+async def test_an_api_that_never_answers_raises_timeout_after_the_clients_timeout(
+    connect: Connect, silent_server: str
+) -> None:
+    started = time.monotonic()
+    async with connect(silent_server, "token", 0.2) as client:
+        with pytest.raises(Timeout) as failed:
+            await client.verify(UNKNOWN_ID, "123456")
+
+    assert failed.value.code == "TIMEOUT"
+    assert time.monotonic() - started < 2
