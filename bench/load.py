@@ -32,6 +32,8 @@ INBOX_POLL = 0.05
 INBOX_TIMEOUT = 10.0
 WRONG_CODE = "000000"
 NUMBERS_PER_PROCESS = 10_000_000
+MOBILE_RANGES = ("60", "61", "62", "64", "65", "66", "67", "68")
+"""French mobile ranges that libphonenumber holds valid: one per load process, 10^7 numbers each."""
 MAX_OPEN_CONNECTIONS = 1000
 
 
@@ -191,7 +193,7 @@ class _Generator:
         await asyncio.gather(*pending)
 
     async def _one(self, number: int) -> None:
-        recipient = f"+3361{self.plan.index * NUMBERS_PER_PROCESS + number:08d}"
+        recipient = f"+33{MOBILE_RANGES[self.plan.index]}{number % NUMBERS_PER_PROCESS:07d}"
         begun = time.perf_counter()
         body = {"recipient": recipient, "content": "Your code is {}"}
         async with self.session.post(self.plan.api_url + SEND_PATH, json=body, headers=self.headers) as response:

@@ -119,6 +119,8 @@ class Limits(BaseModel):
     """...that may receive ``prefix_sends`` per ``prefix_window`` seconds..."""
     prefix_block: int = Field(3600, ge=1)
     """...or is blocked for this many seconds."""
+    premium_numbers: bool = False
+    """Accept premium-rate and shared-cost numbers (refused by default: they bill the sender, a pumping vector)."""
     one_in_flight: bool = False
     """Refuse (409) a send to a number that already has an open OTP, like Vonage's concurrent rule."""
 

@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from config import Settings
 from dispatcher.api import MAX_BODY_BYTES, OPENAPI, PUBLIC_PATHS, SERVICE, TOKEN_HASH, routes
-from dispatcher.errors import Conflict, CountryNotAllowed, DispatcherError, InvalidRequest, RateLimited, Unauthorized
+from dispatcher.errors import Conflict, DispatcherError, InvalidRequest, NumberNotAllowed, RateLimited, Unauthorized
 from dispatcher.metrics import HTTP_LATENCY, HTTP_REQUESTS, REFUSALS
 from dispatcher.openapi import openapi_document
 from dispatcher.schemas import ErrorBody, ErrorDetail, ValidationErrorBody
@@ -72,7 +72,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except DispatcherError as error:
-        if isinstance(error, RateLimited | CountryNotAllowed | Conflict):
+        if isinstance(error, RateLimited | NumberNotAllowed | Conflict):
             REFUSALS.labels(error.code).inc()
         return error_body(error)
     except web.HTTPRequestEntityTooLarge:

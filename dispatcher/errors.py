@@ -5,7 +5,7 @@ DispatcherError                the root; ``code`` is stable, ``status`` is the H
 ├── Unauthorized               missing or wrong API token (401)
 ├── UnknownOtp                 no OTP has this id, or it is gone (404, MESSAGE_LOG_NOT_EXISTS)
 ├── ResendRefused              resend asked too soon, too often or too late (400)
-├── CountryNotAllowed          the number's country is not on the allowlist (403)
+├── NumberNotAllowed           the number's country is not allowed, or it is premium-rate (403)
 ├── Conflict                   an OTP is already open for the number, or the same request is in progress (409)
 ├── IdempotencyKeyReused       an Idempotency-Key came back with another body (422)
 ├── RateLimited                a send limit was reached; ``retry_after`` seconds until it lifts (429)
@@ -79,8 +79,8 @@ class ResendRefused(DispatcherError):
     status = 400
 
 
-class CountryNotAllowed(DispatcherError):
-    """The recipient's country is not allowed."""
+class NumberNotAllowed(DispatcherError):
+    """The recipient's country is not allowed, or its number is premium-rate (``code`` says which)."""
 
     status = 403
     code = "COUNTRY_NOT_ALLOWED"

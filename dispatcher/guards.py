@@ -1,8 +1,8 @@
 """Abuse guards on sends and resends, all atomic in Redis and all checked before anything is queued.
 
 - send limits per number, per API token (per second and per day) and per client IP: 429 + Retry-After;
-- the SMS-pumping guard: a country allowlist (403), and a velocity limit per number range (the first
-  ``prefix_digits`` digits) that blocks the range for a cool-down when exceeded (429);
+- the SMS-pumping guard: a country allowlist and no premium-rate numbers (403), and a velocity limit per
+  number range (the first ``prefix_digits`` digits) that blocks the range for a cool-down when exceeded (429);
 - optionally one open OTP per number (409 naming it);
 - no new sends while Redis is nearly full (503): above ``MEMORY_CEILING`` of its ``maxmemory``, so the
   sends already accepted can still be delivered (with ``noeviction``, a full Redis refuses every write,
@@ -24,9 +24,10 @@ import redis.asyncio as aioredis
 
 from config import Limits
 from dispatcher.constants import idempotency_key, in_flight_key, limit_key, prefix_block_key, record_key
-from dispatcher.errors import Conflict, CountryNotAllowed, IdempotencyKeyReused, RateLimited, ServiceUnavailable
+from dispatcher.errors import Conflict, IdempotencyKeyReused, NumberNotAllowed, RateLimited, ServiceUnavailable
 from dispatcher.sealing import Sealer
 from dispatcher.store import redis_errors
+from vendors import phone
 
 IDEMPOTENCY_TTL = 86_400
 MEMORY_CEILING = 0.9
@@ -121,10 +122,16 @@ class Guards:
     def recipient(self, number: str) -> Recipient:
         return Recipient(index=self._sealer.blind(number), prefix=number[: self._limits.prefix_digits + 1])
 
-    def check_country(self, number: str) -> None:
+    def check_number(self, number: phone.Number) -> None:
+        """``NumberNotAllowed`` for a country off the allowlist, or a premium-rate number unless allowed."""
         allowed = self._limits.countries
-        if allowed and not number.startswith(allowed):
-            raise CountryNotAllowed("Sending to this country is not allowed by this dispatcher.")
+        if allowed and not number.e164.startswith(allowed):
+            raise NumberNotAllowed("Sending to this country is not allowed by this dispatcher.")
+        if number.premium and not self._limits.premium_numbers:
+            raise NumberNotAllowed(
+                "Premium-rate and shared-cost numbers are refused (they bill the sender: an SMS-pumping vector).",
+                code="PREMIUM_NUMBER_NOT_ALLOWED",
+            )
 
     async def count_send(self, recipient: Recipient, caller: Caller) -> None:
         """Count one send or resend against every limit, or raise ``RateLimited`` if one is reached

@@ -79,7 +79,8 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
         SendOtpResponse,
         SendOtpRequest,
         {
-            403: "`COUNTRY_NOT_ALLOWED`: the number's country is not on the allowlist.",
+            403: "`COUNTRY_NOT_ALLOWED`: the number's country is not on the allowlist; `PREMIUM_NUMBER_NOT_ALLOWED`: "
+            "a premium-rate or shared-cost number (refused unless `OTP_LIMITS__PREMIUM_NUMBERS`).",
             409: "`OTP_IN_FLIGHT` (with the open OTP's `otp_id`) or `REQUEST_IN_PROGRESS` (same Idempotency-Key).",
             422: f"{_INVALID} Or `IDEMPOTENCY_KEY_REUSED`, in the `{{code, message}}` shape.",
             429: _RATE_LIMITED,

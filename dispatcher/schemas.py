@@ -11,11 +11,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from config import OtpType
+from vendors import phone
 
-E164 = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{7,14}$")]
+E164 = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(lambda text: phone.parse(text).e164)]
+"""A valid international number, as people type it ("+33 6 12 34 56 78"), kept in E.164 ("+33612345678")."""
 OtpId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[0-9a-f-]+$")]
 OtpCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z]{4,12}$")]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -57,6 +68,26 @@ class PostbackEvent(StrEnum):
     FAILED = "FAILED"
 
 
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true or false")
+    return value
+
+
+def _one_of(*choices: str) -> BeforeValidator:
+    """Accept ``choices`` in any letter case ("sms" is "SMS"), as D7's examples and clients vary."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    return BeforeValidator(lambda value: by_lower.get(value.lower(), value) if isinstance(value, str) else value)
+
+
+Whole = Annotated[int, BeforeValidator(_not_a_boolean)]
+"""A whole number, also as a string of digits (D7 clients send both); never a JSON boolean, which pydantic would
+otherwise read as 1."""
+Channel = Annotated[Literal["SMS", "WhatsApp"], _one_of("SMS", "WhatsApp")]
+DataCoding = Annotated[Literal["text", "unicode", "auto"], _one_of("text", "unicode", "auto")]
+CodeType = Annotated[OtpType, _one_of("numeric", "alpha", "alphanumeric")]
+
+
 class _D7Request(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
@@ -72,14 +103,14 @@ class SendOtpRequest(_D7Request):
     recipient: E164
     originator: str = Field(DEFAULT_ORIGINATOR, min_length=1, max_length=15)
     content: str | None = Field(None, min_length=2, max_length=1000)
-    template_id: int | None = Field(None, ge=1)
-    channel: Literal["SMS", "WhatsApp"] = "SMS"
-    expiry: int | None = Field(None, ge=1, le=86_400)
-    data_coding: Literal["text", "unicode", "auto"] = "text"
-    retry_delay: int | None = Field(None, ge=0, le=86_400)
-    retry_count: int | None = Field(None, ge=0, le=100)
-    otp_code_length: int | None = Field(None, ge=4, le=12)
-    otp_type: OtpType | None = None
+    template_id: Whole | None = Field(None, ge=1)
+    channel: Channel = "SMS"
+    expiry: Whole | None = Field(None, ge=1, le=86_400)
+    data_coding: DataCoding = "text"
+    retry_delay: Whole | None = Field(None, ge=0, le=86_400)
+    retry_count: Whole | None = Field(None, ge=0, le=100)
+    otp_code_length: Whole | None = Field(None, ge=4, le=12)
+    otp_type: CodeType | None = None
     success_url: AnyHttpUrl | None = None
     failure_url: AnyHttpUrl | None = None
 

@@ -31,7 +31,7 @@ from dispatcher.schemas import (
 )
 from dispatcher.sealing import Sealer
 from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, connect
-from vendors import CodeChecker, ProviderError
+from vendors import CodeChecker, ProviderError, phone
 
 _T = TypeVar("_T")
 ANONYMOUS = Caller()
@@ -102,7 +102,7 @@ class OtpService:
         if (request.success_url or request.failure_url) and not self._postbacks:
             problem = "postbacks are off on this dispatcher (it has no OTP_POSTBACK_SECRET to sign them)"
             raise InvalidRequest.at(["body", "success_url"], problem)
-        self._guards.check_country(request.recipient)
+        self._guards.check_number(phone.parse(request.recipient))
         recipient = self._guards.recipient(request.recipient)
         await self._guards.count_send(recipient, caller)
         otp_id, now = str(uuid.uuid4()), time.time()

@@ -168,7 +168,7 @@ async def quiet_api(stack: Stack, redis_client: redis.Redis) -> AsyncIterator[Ap
 
 def random_number() -> str:
     """A fresh French mobile number, so tests never read each other's inbox."""
-    return "+336" + "".join(secrets.choice("0123456789") for _ in range(8))
+    return "+3361" + "".join(secrets.choice("0123456789") for _ in range(7))
 
 
 async def wait_for(probe: Callable[[], Any], within: float = WAIT_TIMEOUT) -> Any:

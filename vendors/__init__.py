@@ -3,6 +3,7 @@
 Depends on ``config`` only: the producer side (verification) and the workers (delivery) both use it.
 """
 
+from vendors import phone
 from vendors.base import OutgoingOtp, Provider
 from vendors.checker import CodeChecker
 from vendors.console import ConsoleProvider
@@ -27,4 +28,5 @@ __all__ = [
     "TemporaryError",
     "VendorUnavailable",
     "build_providers",
+    "phone",
 ]

@@ -1,70 +1,64 @@
-"""Phone numbers: splitting an E.164 number into country calling code and national number (vendors that want
-both), and masking one for logs and reports."""
+"""Phone numbers, parsed once with libphonenumber's metadata (the ``phonenumbers`` package, kept current).
+
+``parse`` accepts what people type ("+33 6 12 34 56 78", "+33 (0)6-12-34-56-78") in ASCII, refuses what is not
+a valid number for its country, and gives the number in E.164 with its country calling code and line type:
+every other part (the API's validation, routes, allowlists, vendors that want the country code apart,
+the pumping guard's premium-rate refusal) reads the same parse. ``mask_number`` is how logs and reports
+show one.
+"""
 
 from __future__ import annotations
 
-ONE_DIGIT = frozenset({"1", "7"})
-TWO_DIGITS = frozenset(
-    {
-        "20",
-        "27",
-        "30",
-        "31",
-        "32",
-        "33",
-        "34",
-        "36",
-        "39",
-        "40",
-        "41",
-        "43",
-        "44",
-        "45",
-        "46",
-        "47",
-        "48",
-        "49",
-        "51",
-        "52",
-        "53",
-        "54",
-        "55",
-        "56",
-        "57",
-        "58",
-        "60",
-        "61",
-        "62",
-        "63",
-        "64",
-        "65",
-        "66",
-        "81",
-        "82",
-        "84",
-        "86",
-        "90",
-        "91",
-        "92",
-        "93",
-        "94",
-        "95",
-        "98",
-    }
-)
-"""ITU-T E.164 calling codes of one and two digits; every other code has three."""
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+TYPED = re.compile(r"\+[0-9 .()/-]{7,24}")
+"""What a person may type: a leading plus, ASCII digits and the usual separators (never other scripts' digits)."""
+PREMIUM_TYPES = frozenset({PhoneNumberType.PREMIUM_RATE, PhoneNumberType.SHARED_COST})
+"""Line types that bill the sender and are a pumping vector: refused for SMS unless allowed by a setting."""
+
+
+class InvalidNumber(ValueError):
+    """The text is not a valid international phone number."""
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    e164: str
+    """``+33612345678``."""
+    country_code: str
+    """The country calling code, without the plus: ``33``."""
+    national: str
+    """The national significant number: ``612345678``."""
+    premium: bool
+    """Premium-rate or shared-cost: the caller pays the number's owner."""
+
+
+def parse(text: str) -> Number:
+    """The number ``text`` stands for; ``InvalidNumber`` saying why when it is none."""
+    if not TYPED.fullmatch(text):
+        raise InvalidNumber("must be an international number: + then the country code and number, in ASCII digits")
+    try:
+        number = phonenumbers.parse(text, None)
+    except NumberParseException as exc:
+        raise InvalidNumber("is not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidNumber("is not a valid number for its country")
+    return Number(
+        e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
+        country_code=str(number.country_code),
+        national=phonenumbers.national_significant_number(number),
+        premium=phonenumbers.number_type(number) in PREMIUM_TYPES,
+    )
 
 
 def split_number(e164: str) -> tuple[str, str]:
     """``+33612345678`` → ``("33", "612345678")``."""
-    digits = e164.removeprefix("+")
-    if digits[:1] in ONE_DIGIT:
-        size = 1
-    elif digits[:2] in TWO_DIGITS:
-        size = 2
-    else:
-        size = 3
-    return digits[:size], digits[size:]
+    number = parse(e164)
+    return number.country_code, number.national
 
 
 def mask_number(number: str) -> str:

@@ -4,7 +4,7 @@ OtpDispatcherError             the root; ``code`` is a stable string, ``status``
 ├── ApiError                   the API answered with an error (any status; the classes below are the documented ones)
 │   ├── ResendRefused          400: RESEND_TOO_SOON, RESEND_LIMIT_REACHED, OTP_EXPIRED, OTP_ALREADY_VERIFIED
 │   ├── Unauthorized           401: ACCESS_TOKEN_SIGNATURE_VERIFICATION_FAILED (missing or wrong token)
-│   ├── CountryNotAllowed      403: COUNTRY_NOT_ALLOWED
+│   ├── NumberNotAllowed       403: COUNTRY_NOT_ALLOWED, PREMIUM_NUMBER_NOT_ALLOWED
 │   ├── UnknownOtp             404: MESSAGE_LOG_NOT_EXISTS
 │   ├── Conflict               409: OTP_IN_FLIGHT (``otp_id`` names the open OTP), or the same request in progress
 │   ├── InvalidRequest         422: D7's ``detail`` list, in ``problems``
@@ -60,8 +60,8 @@ class Unauthorized(ApiError):
     """The token is missing or not one of the API's tokens."""
 
 
-class CountryNotAllowed(ApiError):
-    """The recipient's country is not on the dispatcher's allowlist."""
+class NumberNotAllowed(ApiError):
+    """The recipient's country is not on the dispatcher's allowlist, or the number is premium-rate."""
 
 
 class UnknownOtp(ApiError):

@@ -18,9 +18,9 @@ from urllib.parse import quote
 from otp_dispatcher_client.errors import (
     ApiError,
     Conflict,
-    CountryNotAllowed,
     IdempotencyKeyReused,
     InvalidRequest,
+    NumberNotAllowed,
     Problem,
     RateLimited,
     ResendRefused,
@@ -47,7 +47,7 @@ _T = TypeVar("_T")
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: ResendRefused,
     401: Unauthorized,
-    403: CountryNotAllowed,
+    403: NumberNotAllowed,
     409: Conflict,
     422: InvalidRequest,
     429: RateLimited,

@@ -19,7 +19,7 @@ SERVER_ERRORS = [
     server.Unauthorized("no token"),
     server.UnknownOtp("no such otp"),
     server.ResendRefused("too soon", code="RESEND_TOO_SOON"),
-    server.CountryNotAllowed("not here"),
+    server.NumberNotAllowed("not here"),
     server.Conflict("one is open", code="OTP_IN_FLIGHT", otp_id=OTP_ID),
     server.IdempotencyKeyReused("another body"),
     server.RateLimited("slow down", code="TOKEN_RATE_LIMITED", retry_after=7),

@@ -125,7 +125,21 @@ async def test_a_country_off_the_allowlist_is_refused_with_403(guarded: GuardedF
     status, body, _ = await api.send(random_number())
 
     assert (status, body["detail"]["code"]) == (403, "COUNTRY_NOT_ALLOWED")
-    assert (await api.send("+447700900123"))[0] == 200
+    assert (await api.send("+447911123456"))[0] == 200
+
+
+async def test_a_premium_rate_number_is_refused_with_403_before_any_quota_is_used(guarded: GuardedFactory) -> None:
+    api = await guarded(recipient_sends=1)
+
+    status, body, _ = await api.send("+33899123456")  # a French premium-rate number (08 9x)
+
+    assert (status, body["detail"]["code"]) == (403, "PREMIUM_NUMBER_NOT_ALLOWED")
+
+
+async def test_premium_rate_numbers_pass_when_the_setting_allows_them(guarded: GuardedFactory) -> None:
+    api = await guarded(premium_numbers=True)
+
+    assert (await api.send("+33899123456"))[0] == 200
 
 
 async def test_a_number_range_over_its_velocity_is_blocked_before_any_vendor_call(

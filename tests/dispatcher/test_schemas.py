@@ -24,6 +24,32 @@ def test_a_recipient_not_in_e164_form_is_refused(recipient: str) -> None:
         SendOtpRequest.model_validate({"recipient": recipient, "content": "code {}"})
 
 
+def test_a_number_typed_with_spaces_is_stored_in_e164_form() -> None:
+    request = SendOtpRequest.model_validate({"recipient": "+33 6 12 34 56 78", "content": "code {}"})
+
+    assert request.recipient == "+33612345678"
+
+
+def test_channel_type_and_coding_are_read_in_any_letter_case() -> None:
+    request = SendOtpRequest.model_validate(
+        {
+            "recipient": "+33612345678",
+            "content": "code {}",
+            "channel": "sms",
+            "otp_type": "Alpha",
+            "data_coding": "TEXT",
+        }
+    )
+
+    assert (request.channel, request.otp_type, request.data_coding) == ("SMS", "alpha", "text")
+
+
+@pytest.mark.parametrize("field", ["expiry", "retry_delay", "retry_count", "otp_code_length", "template_id"])
+def test_a_boolean_is_not_taken_for_a_number(field: str) -> None:
+    with pytest.raises(ValidationError, match="not true or false"):
+        SendOtpRequest.model_validate({"recipient": "+33612345678", "content": "code {}", field: True})
+
+
 def test_content_without_a_placeholder_is_refused() -> None:
     with pytest.raises(ValidationError, match="must contain"):
         SendOtpRequest.model_validate({"recipient": "+33612345678", "content": "no code here"})

@@ -1,7 +1,6 @@
 import pytest
 
 from dispatcher.sealing import Sealer
-from vendors.phone import mask_number
 
 
 def test_a_sealed_value_opens_to_the_same_object() -> None:
@@ -17,7 +16,3 @@ def test_a_sealed_value_does_not_show_its_content() -> None:
 def test_a_value_sealed_with_another_key_does_not_open() -> None:
     with pytest.raises(ValueError, match="cannot be opened"):
         Sealer("other").open(Sealer("secret").seal({"a": 1}))
-
-
-def test_numbers_are_masked_to_country_code_and_last_two_digits() -> None:
-    assert mask_number("+33612345678") == "+3361****78"

@@ -18,7 +18,6 @@ from vendors import (
     TemporaryError,
     VendorUnavailable,
 )
-from vendors.phone import split_number
 
 OTP = OutgoingOtp(
     otp_id="otp-1",
@@ -361,19 +360,3 @@ async def test_a_message_central_validate_that_cannot_answer_is_temporary(
 
     with pytest.raises(TemporaryError):
         await adapter("messagecentral", url, session).check("42", "1234")
-
-
-@pytest.mark.parametrize(
-    ("number", "parts"),
-    [
-        ("+14155550100", ("1", "4155550100")),
-        ("+79161234567", ("7", "9161234567")),
-        ("+33612345678", ("33", "612345678")),
-        ("+447700900123", ("44", "7700900123")),
-        ("+919812345678", ("91", "9812345678")),
-        ("+353871234567", ("353", "871234567")),
-        ("+971501234567", ("971", "501234567")),
-    ],
-)
-def test_numbers_split_into_country_code_and_national_number(number: str, parts: tuple[str, str]) -> None:
-    assert split_number(number) == parts
