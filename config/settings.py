@@ -54,6 +54,12 @@ DEFAULT_BREAKER_WINDOW = 60.0
 DEFAULT_BREAKER_MIN_CALLS = 10
 DEFAULT_BREAKER_COOLDOWN = 30.0
 DEFAULT_VISIBILITY_TIMEOUT = 120
+DEFAULT_BUSY_RETRY_DELAY = 2.0
+DEFAULT_ERROR_RETRY_DELAY = 5.0
+DEFAULT_POSTBACK_RETRY_DELAY = 10.0
+DEFAULT_POSTBACK_RETRY_DELAY_MAX = 60.0
+LEASE_MARGIN = 5.0
+"""Seconds a delivery lease outlives the longest possible vendor calls of one run (its Redis round trips)."""
 DEFAULT_JOB_BATCH = 200
 DEFAULT_JOB_LINGER = 0.01
 DEFAULT_REDIS_TIMEOUT = 1.0
@@ -203,8 +209,10 @@ class Settings(BaseSettings):
 
     postback_secret: SecretStr = SecretStr("")
     """Signs postbacks (HMAC-SHA256); sends that ask for one are refused while it is unset."""
-    postback_retry_delay: float = Field(10.0, gt=0, le=3600)
-    """First delay before a failed postback is tried again; doubled each time, for up to 24 h."""
+    postback_retry_delay: float = Field(DEFAULT_POSTBACK_RETRY_DELAY, gt=0, le=3600)
+    """First delay before a failed postback is tried again; doubled each time, for up to 24 h..."""
+    postback_retry_delay_max: float = Field(DEFAULT_POSTBACK_RETRY_DELAY_MAX, gt=0, le=3600)
+    """...up to this many seconds."""
 
     log_format: Literal["json", "text"] = "json"
     """One JSON object per line, or plain text (``dev`` uses text)."""
@@ -222,7 +230,12 @@ class Settings(BaseSettings):
     job published less than this ago waits the rest, with the sends arriving meanwhile (0: no wait)."""
     visibility_timeout: int = Field(DEFAULT_VISIBILITY_TIMEOUT, ge=2, le=86_400)
     """Seconds after which a job a worker took but never acknowledged (the worker was killed) is handed
-    out again. Short is safe: a job handed out twice runs once (the store's job numbers)."""
+    out again. Short is safe: a job handed out twice runs once (the store's job numbers). It must exceed
+    the delivery lease and every retry delay (checked at start-up: ``_timeouts_nest``)."""
+    busy_retry_delay: float = Field(DEFAULT_BUSY_RETRY_DELAY, gt=0, le=3600)
+    """Seconds before a send job looks again at an OTP another worker is sending."""
+    error_retry_delay: float = Field(DEFAULT_ERROR_RETRY_DELAY, gt=0, le=3600)
+    """Seconds before a send whose run failed unexpectedly (a Redis blip) runs again."""
 
     @field_validator("api_tokens", mode="before")
     @classmethod
@@ -250,14 +263,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _timeouts_nest(self) -> Settings:
-        longest = max((provider.retry_delay_max for provider in self.providers), default=0.0)
-        if longest >= self.visibility_timeout:
-            raise ValueError("every provider's retry_delay_max must stay below visibility_timeout")
+        problem = nesting_problem(self)
+        if problem:
+            raise ConfigError(*problem)
         return self
 
     @property
     def enabled_providers(self) -> tuple[ProviderSettings, ...]:
         return tuple(provider for provider in self.providers if provider.enabled)
+
+    @property
+    def delivery_lease(self) -> float:
+        """Seconds one delivery run may hold an OTP: every enabled vendor's timeout, plus ``LEASE_MARGIN``. So
+        the lease outlasts any vendor request, and a run never outlives it."""
+        return sum(provider.timeout for provider in self.enabled_providers) + LEASE_MARGIN
 
     @property
     def sandbox_url(self) -> str:
@@ -286,6 +305,38 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+
+def nesting_problem(settings: Settings) -> tuple[str, str, str] | None:
+    """The first timeout that does not nest (as ``ConfigError``'s field, problem and fix), or None.
+
+    Vendor request < delivery lease < visibility timeout, and every retry delay < visibility timeout: a
+    job the broker hands out is acknowledged (its run over, its retry queued) before the broker would
+    hand it out again. The lease is built from the vendor timeouts, so it always exceeds each of them.
+    """
+    visibility = settings.visibility_timeout
+    lease = settings.delivery_lease
+    if lease >= visibility:
+        return (
+            "OTP_VISIBILITY_TIMEOUT",
+            f"({visibility} s) must exceed the delivery lease (sum of provider timeouts + {LEASE_MARGIN:g} s"
+            f" = {lease:g} s)",
+            "lower the providers' timeout or raise OTP_VISIBILITY_TIMEOUT",
+        )
+    delays = [(f"OTP_PROVIDERS[{p.name}].retry_delay_max", p.retry_delay_max) for p in settings.enabled_providers]
+    delays += [
+        ("OTP_BUSY_RETRY_DELAY", settings.busy_retry_delay),
+        ("OTP_ERROR_RETRY_DELAY", settings.error_retry_delay),
+        ("OTP_POSTBACK_RETRY_DELAY_MAX", settings.postback_retry_delay_max),
+    ]
+    for name, delay in delays:
+        if delay >= visibility:
+            return (
+                name,
+                f"({delay:g} s) must stay below OTP_VISIBILITY_TIMEOUT ({visibility} s)",
+                f"lower {name} or raise OTP_VISIBILITY_TIMEOUT",
+            )
+    return None
 
 
 def load_settings() -> Settings:

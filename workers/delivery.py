@@ -34,10 +34,6 @@ from workers import routing
 from workers.breaker import CallResult, CircuitBreakers
 from workers.metrics import ATTEMPTS, CIRCUIT_OPEN, FAILOVERS, LATENCY, RETRIES
 
-LEASE_MARGIN = 5.0
-"""Seconds a lease outlives the longest possible vendor call of one job run."""
-BUSY_RETRY = 2.0
-"""Seconds to wait before looking again at an OTP another worker is sending."""
 MAX_RUNS = MAX_REDIS_CONNECTIONS * 3 // 4
 """OTPs one process delivers at once; the others of its batches wait their turn, so the process's Redis
 pool is never exhausted (each run uses one connection at a time)."""
@@ -92,7 +88,7 @@ class Deliverer:
         """The last writes of runs that Redis was away for, by otp_id: the next run of the OTP here makes
         them first, so a send the vendor took is recorded (not sent again) and the run is not taken for
         the run of a dead worker."""
-        self.lease_seconds = sum(p.timeout for p in settings.enabled_providers) + LEASE_MARGIN
+        self.lease_seconds = settings.delivery_lease
 
     async def deliver_all(self, jobs: list[SendJob]) -> list[RetryLater | Finished | BaseException | None]:
         """Run a batch of jobs concurrently; a run that raised gives its exception in its place."""
@@ -116,7 +112,7 @@ class Deliverer:
         if claim.kind is ClaimKind.SKIP:
             return None if unwritten is None else unwritten.outcome
         if claim.kind is ClaimKind.BUSY:
-            return RetryLater(job, BUSY_RETRY, claim.expires_at)
+            return RetryLater(job, self._settings.busy_retry_delay, claim.expires_at)
         assert claim.state is not None
         if claim.kind is ClaimKind.POISON:
             log.error("otp %s: its delivery runs kept dying; failed for good", job.otp_id)

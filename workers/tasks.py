@@ -1,8 +1,12 @@
-"""The Celery tasks. Jobs carry only ids; retries are scheduled here and nowhere else.
+"""The Celery tasks, and ``schedule``: the one path by which a send job runs again.
 
 A send job carries a batch of OTPs (the API coalesces the sends that arrive while it publishes), and
-a worker delivers them concurrently on its process's event loop; a retry goes back on the queue as a
-job of its own, for its one OTP.
+a worker delivers them concurrently on its process's event loop. Whatever makes an OTP's send run
+again goes through ``schedule``, as a job of its own for that one OTP, due ``countdown`` seconds later
+and expiring with the OTP: a vendor's temporary failure (``RetryLater`` from the ``Deliverer``), an OTP
+another worker is busy with (also ``RetryLater``), a run that raised (a Redis blip), a batch whose run
+failed. Postbacks are published the same way (``publish``). A job the broker cannot take is kept by the
+process's ``Outbox`` and published again from its event loop; no pool thread waits or sleeps.
 """
 
 from __future__ import annotations
@@ -10,96 +14,125 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import Reject
-from kombu.exceptions import KombuError
-from redis.exceptions import RedisError
 
 from config import Settings
 from dispatcher.constants import POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
 from dispatcher.schemas import PostbackEvent, SendJob
 from workers.delivery import Finished
 from workers.metrics import FINISHED
-from workers.runtime import Runtime, current_runtime
+from workers.runtime import current_runtime
 
-ERROR_RETRY_DELAY = 5.0
-"""Seconds before a run that failed unexpectedly (Redis blip, deadline passed) is tried again."""
-OUTAGE_RERUNS = 60
-"""Reruns, ``ERROR_RETRY_DELAY`` apart, of failed runs inside the job itself while the broker cannot take
-its retry (Redis down for both): about five minutes. Celery would otherwise drop the job."""
-MAX_RETRIES = 50
-"""Upper bound on reruns of one send job, far above what the chain's own retries need, so a job
-that fails every time cannot loop forever."""
+MAX_ERROR_RERUNS = 50
+"""Runs in a row that may raise for one OTP before its job is dropped, so a job that fails every time
+cannot loop until its OTP expires (counted in Celery's ``retries`` header)."""
 POSTBACK_LIFETIME = 86_400
 """Seconds during which a postback the receiver did not take is tried again."""
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+"""One reconnection (a pooled connection Redis closed), never a wait: a job the broker refuses is kept."""
 
 log = logging.getLogger(__name__)
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
     """Define the dispatcher's tasks on ``app``."""
-    longest_wait = min(3600.0, settings.visibility_timeout / 2)
 
-    @app.task(name=SEND_TASK, bind=True, max_retries=MAX_RETRIES, ignore_result=True, queue=SEND_QUEUE)
+    def publish(
+        task: str, queue: str, args: tuple[Any, ...], due_at: float, expires_at: float, retries: int = 0
+    ) -> None:
+        """Put a job on the broker, due at ``due_at`` (a Unix time) and dropped unrun after ``expires_at``;
+        kept by the process's outbox while the broker cannot take it."""
+        what = f"{task}{list(args)}"
+        if expires_at <= time.time():
+            log.info("%s: not queued, it has expired", what)
+            return
+        send = partial(_send, app, task, queue, args, due_at, expires_at, retries)
+        current_runtime(settings).outbox.publish(send, expires_at, what)
+
+    def schedule(job: SendJob, countdown: float, expires_at: float, reruns: int = 0) -> None:
+        """Run ``job`` again in ``countdown`` seconds, unless its OTP has expired by then: the one retry path
+        of send jobs. ``reruns`` counts the runs in a row that raised.
+
+        The due time is fixed here, once; a sweeper that republishes the OTPs whose due time has passed
+        (so a job the broker lost still runs) would record it in the store here, before publishing."""
+        publish(SEND_TASK, SEND_QUEUE, ([job],), time.time() + countdown, expires_at, reruns)
+
+    @app.task(name=SEND_TASK, bind=True, ignore_result=True, queue=SEND_QUEUE)
     def send_otp(self: Task, jobs: list[list[str | int]]) -> None:
         """Deliver the current send of each OTP of the batch through the provider chain, concurrently
         (safe to run twice). ``jobs`` holds ``SendJob`` pairs: an otp_id and its job number."""
         runtime = current_runtime(settings)
-        again = run_batch(runtime, [SendJob(str(otp_id), int(job_seq)) for otp_id, job_seq in jobs])
-        for _ in range(OUTAGE_RERUNS):
-            if not again:
-                return
-            try:
-                raise self.retry(args=[again], countdown=ERROR_RETRY_DELAY)
-            except Reject:  # the broker could not take the retry: Redis is down for it too
-                log.warning("broker unavailable; running the job again here in %.0f s", ERROR_RETRY_DELAY)
-                time.sleep(ERROR_RETRY_DELAY)
-                again = run_batch(runtime, again)
-        if again:
-            raise self.retry(args=[again], countdown=ERROR_RETRY_DELAY)
-
-    def run_batch(runtime: Runtime, batch: list[SendJob]) -> list[SendJob]:
-        """Deliver a batch; returns the jobs to run again (their run failed, or their retry could not be
-        queued)."""
+        batch = [SendJob(str(otp_id), int(job_seq)) for otp_id, job_seq in jobs]
         try:
             outcomes = runtime.run(runtime.deliverer.deliver_all(batch))
         except Exception as exc:
-            log.warning("delivery run of %d OTPs failed (%s); trying again", len(batch), type(exc).__name__)
-            return batch
-        again = []
+            outcomes = [exc] * len(batch)
         for job, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                log.warning("otp %s: delivery run failed (%s); trying again", job.otp_id, type(outcome).__name__)
-                again.append(job)
+                rerun(self, job, outcome)
             elif isinstance(outcome, Finished):
                 FINISHED.labels(outcome.event.value).inc()
                 if outcome.postback:
-                    queue(send_postback, (job.otp_id, outcome.event.value, time.time()))
+                    now = time.time()
+                    publish(
+                        POSTBACK_TASK,
+                        POSTBACK_QUEUE,
+                        (job.otp_id, outcome.event.value, now),
+                        now,
+                        now + POSTBACK_LIFETIME,
+                    )
             elif outcome is not None:
-                expires = datetime.fromtimestamp(outcome.expires_at, tz=UTC)
-                if not queue(send_otp, ([outcome.job],), countdown=outcome.countdown, expires=expires):
-                    again.append(outcome.job)
-        return again
+                schedule(outcome.job, outcome.countdown, outcome.expires_at)
 
-    @app.task(name=POSTBACK_TASK, bind=True, max_retries=None, ignore_result=True, queue=POSTBACK_QUEUE)
+    def rerun(task: Task, job: SendJob, error: BaseException) -> None:
+        reruns = int(task.request.retries or 0) + 1
+        if reruns > MAX_ERROR_RERUNS:
+            log.error("otp %s: its delivery run failed %d times in a row (%r); dropped", job.otp_id, reruns, error)
+            return
+        log.warning("otp %s: delivery run failed (%s); trying again", job.otp_id, type(error).__name__)
+        schedule(job, settings.error_retry_delay, _expires_at(task, settings), reruns)
+
+    @app.task(name=POSTBACK_TASK, bind=True, ignore_result=True, queue=POSTBACK_QUEUE)
     def send_postback(self: Task, otp_id: str, event: str, first_try: float) -> None:
-        """Tell the OTP's success_url or failure_url that its send is final; retried with backoff for 24 h."""
+        """Tell the OTP's success_url or failure_url that its send is final; tried again with doubling delays
+        (up to ``postback_retry_delay_max``) for 24 h."""
         runtime = current_runtime(settings)
         if runtime.run(runtime.postbacks.post(otp_id, PostbackEvent(event))):
             return
-        if time.time() - first_try >= POSTBACK_LIFETIME:
+        tries = int(self.request.retries or 0)
+        delay = min(settings.postback_retry_delay_max, settings.postback_retry_delay * 2 ** min(tries, 32))
+        if time.time() + delay >= first_try + POSTBACK_LIFETIME:
             log.warning("otp %s: postback %s given up after 24 h", otp_id, event)
             return
-        raise self.retry(countdown=min(longest_wait, settings.postback_retry_delay * 2**self.request.retries))
+        gives_up = first_try + POSTBACK_LIFETIME
+        publish(POSTBACK_TASK, POSTBACK_QUEUE, (otp_id, event, first_try), time.time() + delay, gives_up, tries + 1)
 
 
-def queue(task: Task, args: tuple[Any, ...], **options: Any) -> bool:
-    """Publish a job from inside a task; False (logged) when the broker cannot take it."""
-    try:
-        task.apply_async(args, **options)
-    except (KombuError, RedisError, OSError) as exc:
-        log.warning("%s could not be queued (%s)", task.name, type(exc).__name__)
-        return False
-    return True
+def _send(
+    app: Celery, task: str, queue: str, args: tuple[Any, ...], due_at: float, expires_at: float, retries: int
+) -> None:
+    """One publish of a job (one reconnection at most); raises what the broker raised."""
+    wait = due_at - time.time()
+    app.send_task(
+        task,
+        args=list(args),
+        queue=queue,
+        countdown=wait if wait > 0 else None,
+        expires=datetime.fromtimestamp(expires_at, tz=UTC),
+        retries=retries,
+        retry=True,
+        retry_policy=PUBLISH_RETRY_POLICY,
+    )
+
+
+def _expires_at(task: Task, settings: Settings) -> float:
+    """When the job being run expires (its OTP's expiry; the latest of its batch), as a Unix time."""
+    expires = task.request.expires
+    if isinstance(expires, str):
+        return datetime.fromisoformat(expires).timestamp()
+    if isinstance(expires, datetime):
+        return expires.timestamp()
+    return time.time() + settings.policy.expiry  # a job published without an expiry (never by the dispatcher)

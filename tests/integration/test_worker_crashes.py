@@ -1,19 +1,22 @@
 """Workers killed outright (SIGKILL), jobs handed out twice by the broker: nothing lost, no vendor called twice.
 
-Each test runs its own workers with a short visibility timeout, so the broker hands out again, within
-seconds, the jobs a dead worker took; the session's worker stands aside meanwhile.
+Each test runs its own workers with a short visibility timeout (as short as the timeouts' nesting allows), so
+the broker hands out again, within seconds, the jobs a dead worker took; the session's worker stands aside
+meanwhile.
 """
 
 import asyncio
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from celery import Celery
 
+from dispatcher.jobs import celery_config
 from dispatcher.store import MAX_CRASHES
 from tests.support import CODE_VENDORS, Api, Stack, consume_only, control_app, extra_worker, stop, wait_for
 
@@ -52,8 +55,36 @@ def vendors(stack: Stack, **changes: float) -> dict[str, str]:
     return {"OTP_PROVIDERS": json.dumps(chain)}
 
 
-def short_visibility(seconds: int = 3) -> dict[str, str]:
-    return {"OTP_VISIBILITY_TIMEOUT": str(seconds)}
+def short_visibility(seconds: int = 10) -> dict[str, str]:
+    """Worker settings with a visibility timeout just above the delivery lease of the stack's chain (four
+    vendors of 1 s, plus 5 s), and the postback backoff below it."""
+    return {"OTP_VISIBILITY_TIMEOUT": str(seconds), "OTP_POSTBACK_RETRY_DELAY_MAX": "1"}
+
+
+@asynccontextmanager
+async def impatient_broker(stack: Stack, seconds: int) -> AsyncIterator[None]:
+    """For the block, the jobs left unacknowledged longer than ``seconds`` go back on the queue, as a worker
+    with that visibility timeout would put them (a worker refuses one shorter than its delivery lease)."""
+    app = Celery(set_as_current=False)
+    config = celery_config(stack.settings, stack.redis_url)
+    config["broker_transport_options"] |= {"visibility_timeout": seconds}
+    app.conf.update(config)
+
+    def restore_overdue() -> None:
+        with app.connection_for_write() as connection:
+            connection.default_channel.qos.restore_visible(num=1000, interval=1)
+
+    async def keep_restoring() -> None:
+        while True:
+            await asyncio.to_thread(restore_overdue)
+            await asyncio.sleep(0.2)
+
+    restorer = asyncio.create_task(keep_restoring())
+    try:
+        yield
+    finally:
+        restorer.cancel()
+        app.close()
 
 
 async def test_a_worker_killed_with_200_sends_in_flight_loses_none_and_calls_no_vendor_twice(
@@ -94,7 +125,7 @@ async def test_an_otp_whose_runs_kill_their_worker_every_time_fails_after_three_
         await api.fault(vendor, hang=True)  # each run stays inside a vendor call (1 s) until its worker dies
     consume_only(control, "nobody@")  # each new worker consumes from its start
     otp_id = await api.send()
-    settings = vendors(stack, timeout=1.0) | short_visibility(2)
+    settings = vendors(stack, timeout=1.0) | short_visibility()
 
     for death in range(1, MAX_CRASHES + 1):
         victim = workers(f"victim{death}", env=settings)
@@ -118,13 +149,14 @@ async def test_an_otp_whose_runs_kill_their_worker_every_time_fails_after_three_
 async def test_jobs_handed_out_again_while_they_run_call_the_vendor_once_per_attempt(
     api: Api, stack: Stack, control: Celery, workers: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
-    # Every run outlasts the visibility timeout, and retries wait almost as long: the broker hands each
-    # job out again while it runs or waits.
-    settings = vendors(stack, timeout=3.0, attempts=3, retry_delay=1.5, retry_delay_max=1.9) | short_visibility(2)
+    # Every run outlasts the broker's 2 s, and retries wait almost as long: the broker hands each job out
+    # again while it runs or waits.
+    settings = vendors(stack, timeout=3.0, attempts=3, retry_delay=1.5, retry_delay_max=1.9)
     workers("tight", env=settings)
     consume_only(control, "tight@")
     await api.fault("d7", status=503, latency_ms=2500)
-    report = await api.delivered(await api.send(), within=RECOVERY)
+    async with impatient_broker(stack, 2):
+        report = await api.delivered(await api.send(), within=RECOVERY)
 
     received = re.findall(r"Task otp\.send\[([0-9a-f-]+)\] received", (stack.logs / "tight-worker.log").read_text())
     calls = await api.calls()
