@@ -20,6 +20,7 @@ from aiohttp import web
 from config import ConfigError, Settings, load_settings
 from config.heap import freeze_startup_objects
 from config.logs import configure_logging
+from config.settings import BaseChain
 from dispatcher.app import create_app
 from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE
 from workers.app import make_celery
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": _bench,
     }
     try:
-        settings = load_settings()
+        settings = load_settings(_dev_chain() if args.command == "dev" else None)
         configure_logging(settings.log_format)
         return runners[args.command](settings, args)
     except ConfigError as exc:
@@ -85,6 +86,8 @@ async def _started(_: web.Application) -> None:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    settings.require("redis_url", "secret_key")
+    settings.require_chain()  # without one, every OTP would fail with no attempt (the API runs without one)
     extra = [arg for arg in args.celery_args if arg != "--"]
     make_celery(settings).worker_main(
         ["worker", "--loglevel=INFO", "-E", "-Q", f"{SEND_QUEUE},{POSTBACK_QUEUE}", "-n", "otp@%h", *extra]
@@ -110,6 +113,12 @@ def _sandbox(settings: Settings, _: argparse.Namespace) -> int:
         create_sandbox_app(), settings.sandbox_host, settings.sandbox_port, shutdown_timeout=SANDBOX_SHUTDOWN_TIMEOUT
     )
     return 0
+
+
+def _dev_chain() -> BaseChain:
+    from devtools.devstack import dev_chain  # dev only, not in the production image
+
+    return dev_chain
 
 
 def _dev(settings: Settings, _: argparse.Namespace) -> int:

@@ -8,8 +8,11 @@ file named by ``OTP_CONFIG_FILE`` (see README, "Configuration").
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -18,14 +21,18 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -65,6 +72,8 @@ DEFAULT_JOB_LINGER = 0.01
 DEFAULT_REDIS_TIMEOUT = 1.0
 
 CONFIG_FILE_VARIABLE = "OTP_CONFIG_FILE"
+ENV_PREFIX = "OTP_"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 OtpType = Literal["numeric", "alpha", "alphanumeric"]
 CountryPrefix = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{0,5}$")]
@@ -181,9 +190,10 @@ class ProviderSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything a dispatcher process needs to know, validated once at start-up."""
 
-    model_config = SettingsConfigDict(env_prefix="OTP_", env_nested_delimiter="__", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True)
 
     redis_url: str | None = None
+    """Redis for the records and the Celery broker: ``redis://``, ``rediss://`` (TLS) or ``unix://`` (a socket)."""
     redis_timeout: float = Field(DEFAULT_REDIS_TIMEOUT, gt=0, le=30)
     data_dir: Path = DEFAULT_DATA_DIR
 
@@ -244,6 +254,14 @@ class Settings(BaseSettings):
             return tuple(token.strip() for token in value.split(",") if token.strip())
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _a_redis_url(cls, value: str | None) -> str | None:
+        problem = None if value is None else redis_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("providers")
     @classmethod
     def _unique_provider_names(cls, value: tuple[ProviderSettings, ...]) -> tuple[ProviderSettings, ...]:
@@ -253,13 +271,18 @@ class Settings(BaseSettings):
             raise ValueError(f"provider names must be unique, repeated: {', '.join(duplicates)}")
         return value
 
-    @model_validator(mode="after")
-    def _routes_name_providers(self) -> Settings:
-        known = {provider.name for provider in self.providers}
-        unknown = sorted({name for names in self.routes.values() for name in names} - known)
+    @field_validator("routes")
+    @classmethod
+    def _routes_name_providers(
+        cls, value: dict[str, tuple[str, ...]], info: ValidationInfo
+    ) -> dict[str, tuple[str, ...]]:
+        if "providers" not in info.data:  # the chain itself is invalid: that error is the one to read
+            return value
+        known = {provider.name for provider in info.data["providers"]}
+        unknown = sorted({name for names in value.values() for name in names} - known)
         if unknown:
             raise ValueError(f"routes name providers that are not configured: {', '.join(unknown)}")
-        return self
+        return value
 
     @model_validator(mode="after")
     def _timeouts_nest(self) -> Settings:
@@ -289,7 +312,18 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
             if not value:
-                raise ConfigError(name, "is required here", f"set {_variable(name)}")
+                raise ConfigError(_variable(name), "is not set, and this process needs it", "set it")
+
+    def require_chain(self) -> None:
+        """Stop with one clear line when there is no enabled vendor to deliver through (a worker's need)."""
+        if not self.enabled_providers:
+            problem = "every provider is disabled" if self.providers else "no provider chain is configured"
+            raise ConfigError(
+                "providers",
+                f"{problem}, and a worker delivers only through one",
+                f"set {ENV_PREFIX}PROVIDERS, or add [[providers]] tables to the TOML file named by "
+                f"{CONFIG_FILE_VARIABLE}",
+            )
 
     @classmethod
     def settings_customise_sources(
@@ -319,7 +353,7 @@ def nesting_problem(settings: Settings) -> tuple[str, str, str] | None:
     if lease >= visibility:
         return (
             "OTP_VISIBILITY_TIMEOUT",
-            f"({visibility} s) must exceed the delivery lease (sum of provider timeouts + {LEASE_MARGIN:g} s"
+            f"{visibility} s must exceed the delivery lease (sum of provider timeouts + {LEASE_MARGIN:g} s"
             f" = {lease:g} s)",
             "lower the providers' timeout or raise OTP_VISIBILITY_TIMEOUT",
         )
@@ -333,26 +367,174 @@ def nesting_problem(settings: Settings) -> tuple[str, str, str] | None:
         if delay >= visibility:
             return (
                 name,
-                f"({delay:g} s) must stay below OTP_VISIBILITY_TIMEOUT ({visibility} s)",
+                f"{delay:g} s must stay below OTP_VISIBILITY_TIMEOUT ({visibility} s)",
                 f"lower {name} or raise OTP_VISIBILITY_TIMEOUT",
             )
     return None
 
 
-def load_settings() -> Settings:
-    """Build the settings from the environment, turning any invalid value into one ``ConfigError``."""
+BaseChain = Callable[[Settings], Sequence[Mapping[str, Any]]]
+"""A provider chain the configured ``[[providers]]`` entries amend (``dev``: the sandbox chain), built from
+the other settings (the sandbox's address)."""
+
+
+def load_settings(base_chain: BaseChain | None = None) -> Settings:
+    """Build the settings from the ``OTP_*`` variables and the TOML file, turning any invalid value into one
+    ``ConfigError`` naming where it came from: the variable, or the file and its key.
+
+    With ``base_chain``, the configured providers amend that chain (``merge_chain``) instead of being the
+    whole chain, and routes may name its vendors.
+    """
     config_file = os.environ.get(CONFIG_FILE_VARIABLE)
     if config_file and not Path(config_file).is_file():
         raise ConfigError(CONFIG_FILE_VARIABLE, f"names {config_file!r}, which is not a file", "fix the path")
+    origins = _Origins.read(config_file)
     try:
-        return Settings()
+        if base_chain is None:
+            return Settings()
+        # The other settings first, for the base chain: without the configured chain, and with every route
+        # emptied (arguments merge into the file's and the variables' tables key by key), as routes may
+        # name vendors that only the base chain has.
+        others = Settings(providers=(), routes=dict.fromkeys(origins.configured_route_prefixes(), ()))
+        chain, origins.chain_entries = merge_chain(base_chain(others), origins.configured_providers())
+        return Settings(providers=chain)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "settings"
-        raise ConfigError(field, error["msg"], f"fix {_variable(field)}") from None
-    except ValueError as exc:  # a TOML syntax error or an undecodable variable
-        raise ConfigError("settings", str(exc).splitlines()[0], "fix the value") from None
+        raise origins.error(exc.errors()[0]) from None
+
+
+def merge_chain(base: Sequence[Mapping[str, Any]], entries: object) -> tuple[object, list[int | None] | None]:
+    """``base`` amended by the configured ``entries``: an entry whose ``name`` is in ``base`` replaces only
+    the fields it sets, in place; any other entry is added at the end. Also returns, for each provider of
+    the result, the index of the configured entry it came from (None: ``base`` alone).
+
+    Entries that are not a list of tables are returned as they are, for validation to refuse."""
+    if not isinstance(entries, list) or not all(isinstance(entry, Mapping) for entry in entries):
+        return entries, None
+    chain = [dict(provider) for provider in base]
+    came_from: list[int | None] = [None] * len(chain)
+    position = {provider["name"]: index for index, provider in enumerate(chain)}
+    for index, entry in enumerate(entries):
+        if entry.get("name") in position:
+            chain[position[entry["name"]]].update(entry)
+            came_from[position[entry["name"]]] = index
+        else:
+            chain.append(dict(entry))
+            came_from.append(index)
+    return chain, came_from
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why ``url`` is not an address of Redis that both the records and the broker can use, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        return "must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)"
+    if parts.scheme == "unix":
+        return None if parts.path else "must name the socket's path (e.g. unix:///run/redis/redis.sock)"
+    return _redis_host_problem(parts)
+
+
+def _redis_host_problem(parts: SplitResult) -> str | None:
+    try:
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535 (e.g. redis://localhost:6379/0)"
+    if not parts.hostname:
+        return "must name a host (e.g. redis://localhost:6379/0)"
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        return "must end with a database number, if any (e.g. redis://localhost:6379/0)"
+    return None
+
+
+class _Origins:
+    """Where each configured value came from: a variable, a key of the TOML file, or neither (a default)."""
+
+    def __init__(
+        self, config_file: str | None, toml: dict[str, Any], environment: dict[str, Any], variables: set[str]
+    ) -> None:
+        self.config_file = config_file
+        self.toml = toml
+        self.environment = environment
+        self.variables = variables
+        self.chain_entries: list[int | None] | None = None
+        """After ``merge_chain``: the configured entry each provider of the chain came from."""
+
+    @classmethod
+    def read(cls, config_file: str | None) -> _Origins:
+        """Read each source on its own, stopping at one that cannot be read (TOML syntax, a variable that
+        should hold JSON)."""
+        variables = {name.upper() for name in os.environ if name.upper().startswith(ENV_PREFIX)}
+        toml: dict[str, Any] = {}
+        if config_file:
+            try:
+                toml = TomlConfigSettingsSource(Settings, toml_file=Path(config_file))()
+            except ValueError as exc:  # tomllib's TOMLDecodeError, with the line and column
+                raise ConfigError(config_file, str(exc).splitlines()[0], "fix the file") from None
+        try:
+            environment = EnvSettingsSource(Settings)()
+        except SettingsError as exc:
+            field = re.search(r'field "(\w+)"', str(exc))
+            names = sorted(name for name in variables if field and name.startswith(_variable_of([field.group(1)])))
+            cause = str(exc.__cause__ or exc).splitlines()[0]
+            raise ConfigError(" and ".join(names) or "settings", f"is not valid JSON: {cause}", "fix it") from None
+        return cls(config_file, toml, environment, variables)
+
+    def configured_providers(self) -> object:
+        """The ``providers`` as configured: the variable's (which wins, as in ``Settings``) or the file's."""
+        return self.environment.get("providers", self.toml.get("providers", []))
+
+    def configured_route_prefixes(self) -> set[str]:
+        return {prefix for routes in (self.environment, self.toml) for prefix in _table(routes.get("routes"))}
+
+    def error(self, details: ErrorDetails) -> ConfigError:
+        """The first validation error as one line naming the variable, or the file and key, to fix."""
+        loc = tuple(part for part in details["loc"] if part != "[key]")
+        problem = details["msg"].removeprefix("Value error, ")
+        if not loc:
+            where = f"{self.config_file} and the {ENV_PREFIX}* variables" if self.config_file else "settings"
+            return ConfigError(where, problem)
+        if loc[0] == "providers" and len(loc) > 1 and isinstance(loc[1], int) and self.chain_entries is not None:
+            entry = self.chain_entries[loc[1]]
+            if entry is None:
+                return ConfigError(f"the dev chain's {_key(loc)}", problem)
+            loc = ("providers", entry, *loc[2:])
+        names = self._variables(loc)
+        if names:
+            covered = any(name == _variable_of(loc) for name in names)
+            return ConfigError(" and ".join(names) if covered else f"{names[0]}: {_key(loc)}", problem)
+        if self.config_file and loc[0] in self.toml:
+            return ConfigError(f"{self.config_file}: {_key(loc)}", problem)
+        return ConfigError(_variable_of(loc[:1]), problem)
+
+    def _variables(self, loc: tuple[int | str, ...]) -> list[str]:
+        """The variables that set the value at ``loc``: the one naming it or a part holding it
+        (``OTP_PROVIDERS`` for ``providers.0.timeout``), else those naming values inside it."""
+        for length in range(len(loc), 0, -1):
+            if _variable_of(loc[:length]) in self.variables:
+                return [_variable_of(loc[:length])]
+        inside = _variable_of(loc) + "__"
+        return sorted(name for name in self.variables if name.startswith(inside))
+
+
+def _table(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _variable_of(loc: Sequence[int | str]) -> str:
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def _key(loc: Sequence[int | str]) -> str:
+    """``providers[0].timeout``, ``routes."+91"``: the key as the TOML file spells it."""
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            name = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+            key += f".{name}" if key else name
+    return key
 
 
 def _variable(field: str) -> str:
-    return "OTP_" + field.split(".")[0].upper()
+    return _variable_of(field.split(".")[:1])

@@ -1,8 +1,10 @@
 """``otp-dispatcher dev``: the whole stack on one machine, supervised, stopped cleanly by Ctrl-C or SIGTERM.
 
 Starts an embedded Redis (unless ``OTP_REDIS_URL`` is set), then the sandbox vendors, the API, one
-worker and Flower as child processes sharing one set of settings. Secrets it has to invent (API
-token, secret key, Flower password) are kept in ``<data_dir>/dev-secrets.json`` so records and
+worker and Flower as child processes sharing one set of settings. The provider chain is the dev chain
+(every vendor through the sandbox, ``dev_chain``) amended by any configured ``[[providers]]``
+(``config.settings.merge_chain``). Secrets it has to invent (API token, secret key, Flower password,
+postback secret) are kept in ``<data_dir>/dev-secrets.json``, and printed in the banner, so records and
 tokens survive a restart. If any child dies, or a signal arrives, every child is stopped within
 ``STOP_TIMEOUT`` seconds; children also die with the supervisor (Linux parent-death signal).
 """
@@ -21,10 +23,20 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from pydantic import SecretStr
+
 from config import Settings
+from config.settings import ProviderSettings
 from devtools.embedded_redis import EmbeddedRedis
 from sandbox import SandboxCredentials
 
+SECRETS_FILE = "dev-secrets.json"
+ROOT_WARNING_FILTER = "ignore:You're running the worker with superuser privileges"
+"""Celery warns, through Python's warnings, when a worker runs as root; its remedy (``--uid``, dropping to
+another user) would leave the dev worker unable to read a checkout owned by root, as in a container. Dev
+runs as whoever typed ``make dev``, so its worker ignores that one warning (``python -W``, Python's
+documented switch); ``otp-dispatcher worker`` run by hand as root still warns, and the production image
+runs as an unprivileged user, where the warning never applies."""
 STOP_TIMEOUT = 8.0
 READY_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1
@@ -42,7 +54,7 @@ def run_dev_stack(settings: Settings) -> int:
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         redis_url = redis.start() if redis is not None else str(settings.redis_url)
-        env, token, flower_password = _child_environment(settings, data_dir, redis_url)
+        env, invented = _child_environment(settings, data_dir, redis_url)
         for name, address in (
             ("sandbox", (settings.sandbox_host, settings.sandbox_port)),
             ("api", (settings.api_host, settings.api_port)),
@@ -52,7 +64,7 @@ def run_dev_stack(settings: Settings) -> int:
             children[name] = _spawn(name, env)
             if address is not None:
                 _wait_for_port(*address, children[name])
-        print(_banner(settings, token, flower_password, redis_url), flush=True)
+        print(_banner(settings, env, redis_url, data_dir / SECRETS_FILE, invented), flush=True)
         while True:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -70,24 +82,45 @@ def run_dev_stack(settings: Settings) -> int:
         print("otp-dispatcher dev: stopped", flush=True)
 
 
-def _child_environment(settings: Settings, data_dir: Path, redis_url: str) -> tuple[dict[str, str], str, str]:
-    """The environment every child gets: the user's, plus the values this dev stack resolved."""
-    invented = _dev_secrets(data_dir / "dev-secrets.json")
-    tokens = [token.get_secret_value() for token in settings.api_tokens] or [invented["api_token"]]
-    flower_password = settings.flower_password.get_secret_value() or invented["flower_password"]
+def _child_environment(settings: Settings, data_dir: Path, redis_url: str) -> tuple[dict[str, str], set[str]]:
+    """The environment every child gets: the user's, plus the values this dev stack resolved (the whole
+    provider chain, so the children need no dev chain of their own); and which variables it invented."""
+    invented = _dev_secrets(data_dir / SECRETS_FILE)
+    given = {
+        "OTP_API_TOKENS": ",".join(token.get_secret_value() for token in settings.api_tokens),
+        "OTP_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "OTP_FLOWER_PASSWORD": settings.flower_password.get_secret_value(),
+        "OTP_POSTBACK_SECRET": settings.postback_secret.get_secret_value(),
+    }
+    inventions = {
+        "OTP_API_TOKENS": invented["api_token"],
+        "OTP_SECRET_KEY": invented["secret_key"],
+        "OTP_FLOWER_PASSWORD": invented["flower_password"],
+        "OTP_POSTBACK_SECRET": invented["postback_secret"],
+    }
     env = dict(os.environ)
+    env.update({name: value or inventions[name] for name, value in given.items()})
     env.update(
         OTP_REDIS_URL=redis_url,
-        OTP_API_TOKENS=",".join(tokens),
-        OTP_SECRET_KEY=settings.secret_key.get_secret_value() or invented["secret_key"],
-        OTP_FLOWER_PASSWORD=flower_password,
-        OTP_POSTBACK_SECRET=settings.postback_secret.get_secret_value() or invented["postback_secret"],
+        OTP_PROVIDERS=json.dumps([_provider_fields(provider) for provider in settings.providers]),
         PYTHONUNBUFFERED="1",
         OTP_LOG_FORMAT=os.environ.get("OTP_LOG_FORMAT", "text"),
     )
-    if not settings.providers:
-        env["OTP_PROVIDERS"] = json.dumps(sandbox_providers(settings.sandbox_url))
-    return env, tokens[0], flower_password
+    return env, {name for name, value in given.items() if not value}
+
+
+def _provider_fields(provider: ProviderSettings) -> dict[str, object]:
+    """One provider as ``OTP_PROVIDERS`` spells it, credentials included."""
+    shown = provider.model_dump(mode="json")
+    return {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else shown[name]
+        for name, value in provider.model_dump().items()
+    }
+
+
+def dev_chain(settings: Settings) -> list[dict[str, object]]:
+    """The chain ``dev`` starts from, which configured ``[[providers]]`` amend: the sandbox's vendors."""
+    return sandbox_providers(settings.sandbox_url)
 
 
 def sandbox_providers(sandbox_url: str) -> list[dict[str, object]]:
@@ -126,8 +159,9 @@ def _dev_secrets(path: Path) -> dict[str, str]:
 
 
 def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    warnings = ["-W", ROOT_WARNING_FILTER] if command == "worker" else []
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", command],
+        [sys.executable, *warnings, "-m", "cli", command],
         env=env,
         start_new_session=True,  # Ctrl-C reaches only the supervisor, which stops children in order
         preexec_fn=_die_with_parent,
@@ -170,16 +204,21 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def _banner(settings: Settings, token: str, flower_password: str, redis_url: str) -> str:
+def _banner(settings: Settings, env: dict[str, str], redis_url: str, secrets_file: Path, invented: set[str]) -> str:
     api = f"http://{settings.api_host}:{settings.api_port}"
+    token = env["OTP_API_TOKENS"].split(",")[0]
+    chain = ", ".join(provider.name for provider in settings.enabled_providers)
+    kept = f"  Invented  {', '.join(sorted(invented))}: kept in {secrets_file}\n" if invented else ""
     return f"""
 otp-dispatcher dev stack is up (Ctrl-C stops it)
   API       {api}   token: {token}
   Flower    http://{settings.flower_host}:{settings.flower_port}
-            user: {settings.flower_user}   password: {flower_password}
+            user: {settings.flower_user}   password: {env["OTP_FLOWER_PASSWORD"]}
   Sandbox   {settings.sandbox_url}   inbox: {settings.sandbox_url}/inbox/<number>
+  Chain     {chain}
+  Postbacks signed with OTP_POSTBACK_SECRET: {env["OTP_POSTBACK_SECRET"]}
   Redis     {redis_url}
-
+{kept}
 Walkthrough (copy-paste into another terminal):
   export API={api} SANDBOX={settings.sandbox_url} TOKEN={token}
 {WALKTHROUGH}"""

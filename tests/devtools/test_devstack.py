@@ -2,12 +2,15 @@
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +108,110 @@ def test_the_dev_stack_serves_the_walkthrough_and_stops_cleanly_on_sigterm(
 
     assert time.monotonic() - started < STOP_WITHIN
     assert not {pid for pid in children if Path(f"/proc/{pid}").exists()}
+
+
+@dataclass
+class DevRun:
+    """A dev stack started with a config file of overrides, and everything it has printed so far."""
+
+    process: subprocess.Popen[str]
+    output: list[str]
+    urls: dict[str, str]
+    data_dir: Path
+
+    def printed(self) -> str:
+        return "".join(self.output)
+
+
+AMENDING_CONFIG = """\
+[[providers]]
+name = "d7"
+enabled = false
+
+[routes]
+"+33" = ["octopush"]
+"""
+
+
+@pytest.fixture(scope="module")
+def amended_dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevRun]:
+    """``otp-dispatcher dev`` with a config file that disables the dev chain's d7 and routes +33 to octopush;
+    its output is read on a thread, so the test can look at what it printed after the banner."""
+    directory = tmp_path_factory.mktemp("dev")
+    config = directory / "otp.toml"
+    config.write_text(AMENDING_CONFIG)
+    ports = {"api": free_port(), "sandbox": free_port(), "flower": free_port()}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTP_")} | {
+        "OTP_DATA_DIR": str(directory / "data"),
+        "OTP_CONFIG_FILE": str(config),
+        "OTP_API_PORT": str(ports["api"]),
+        "OTP_SANDBOX_PORT": str(ports["sandbox"]),
+        "OTP_FLOWER_PORT": str(ports["flower"]),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+    reader.start()
+    run = DevRun(
+        process, output, {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, directory / "data"
+    )
+    try:
+        wait_until(lambda: "Walkthrough" in run.printed(), "the dev stack did not come up")
+        run.urls["token"] = run.printed().split("token:")[1].split()[0]
+        yield run
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_WITHIN + 2)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join(5)
+        process.stdout.close()
+
+
+def wait_until(condition: Callable[[], bool], failure: str, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_config_file_of_overrides_and_routes_amends_the_dev_chain(amended_dev_stack: DevRun) -> None:
+    urls = amended_dev_stack.urls
+    recipient = "+336" + "".join(secrets.choice("0123456789") for _ in range(8))
+
+    sent = call(urls["api"] + "/verify/v1/otp/send-otp", {"recipient": recipient, "content": "Code {}"}, urls["token"])
+
+    report: dict[str, Any] = {}
+
+    def delivered() -> bool:
+        report.update(call(f"{urls['api']}/verify/v1/report/{sent['otp_id']}", token=urls["token"]))
+        return bool(report["delivered_by"])
+
+    wait_until(delivered, "the OTP was not delivered", within=15)
+    assert report["delivered_by"] == "octopush"
+    assert [attempt["vendor"] for attempt in report["attempts"]] == ["octopush"]
+    assert "Chain     octopush, messagecentral, console" in amended_dev_stack.printed()
+
+
+@pytest.mark.slow
+def test_the_banner_prints_the_postback_secret_and_where_invented_secrets_are_kept(
+    amended_dev_stack: DevRun,
+) -> None:
+    invented = json.loads((amended_dev_stack.data_dir / "dev-secrets.json").read_text())
+    banner = amended_dev_stack.printed()
+
+    assert f"signed with OTP_POSTBACK_SECRET: {invented['postback_secret']}" in banner
+    assert f"kept in {amended_dev_stack.data_dir / 'dev-secrets.json'}" in banner
+
+
+@pytest.mark.slow
+def test_the_dev_worker_prints_no_warning_about_running_as_root(amended_dev_stack: DevRun) -> None:
+    wait_until(lambda: " ready." in amended_dev_stack.printed(), "the dev worker never said it was ready")
+
+    assert "superuser privileges" not in amended_dev_stack.printed()

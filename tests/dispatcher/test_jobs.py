@@ -11,7 +11,7 @@ import redis
 
 from config import Settings
 from dispatcher.constants import SEND_QUEUE
-from dispatcher.jobs import JobQueue
+from dispatcher.jobs import JobQueue, broker_url
 from dispatcher.schemas import SendJob
 
 QueueFactory = Callable[..., JobQueue]
@@ -119,3 +119,8 @@ async def test_a_full_batch_does_not_wait_for_the_linger(
     await asyncio.wait_for(asyncio.gather(*(queue.enqueue_send(job, time.time() + 60) for job in jobs(10))), 0.5)
 
     assert published(unconsumed[1])[1] == jobs(10)
+
+
+def test_a_redis_socket_is_the_broker_by_kombus_name_for_it() -> None:
+    assert broker_url("unix:///run/redis.sock?db=2") == "redis+socket:///run/redis.sock?virtual_host=2"
+    assert broker_url("redis://cache:6379/1") == "redis://cache:6379/1"
