@@ -15,7 +15,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -25,17 +25,23 @@ from aiohttp.test_utils import TestServer
 from config import Settings
 from dispatcher.app import create_app
 from dispatcher.constants import SEND_QUEUE
+from tests.support import own_database
 
 TOKEN = "in-process-token"
 SECOND_TOKEN = "second-token"
 REQUEST_TIMEOUT = 5.0
 
 
-def own_database(redis_url: str) -> str:
-    """``redis_url`` on the next database number, which the session's worker never reads."""
-    parts = urlsplit(redis_url)
-    database = int(parts.path.strip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{(database + 1) % 16}"))
+def call(base_url: str, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, bytes]:
+    """One request with exactly these bytes and ``headers`` (underscores become dashes), within a few seconds."""
+    url = urlsplit(base_url)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=REQUEST_TIMEOUT)
+    try:
+        connection.request(method, path, body=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 class ServedApp:
@@ -60,8 +66,7 @@ class ServedApp:
 
 
 class LocalApi:
-    """A client of the in-process API: D7 calls from async tests (``post``, ``get``), exact bytes from
-    synchronous ones (``call``), and the jobs it queued (``queued``)."""
+    """A client of the in-process API: D7 calls (``post``, ``get``) and the jobs it queued (``queued``)."""
 
     def __init__(self, url: str, token: str, session: aiohttp.ClientSession, broker: redis.Redis) -> None:
         self.url = url
@@ -79,17 +84,6 @@ class LocalApi:
     async def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         async with self.session.get(self.url + path, headers=self.headers if headers is None else headers) as response:
             return response.status, await response.json()
-
-    def call(self, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, bytes]:
-        """One request with exactly ``headers`` (underscores become dashes), within a few seconds."""
-        url = urlsplit(self.url)
-        connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=REQUEST_TIMEOUT)
-        try:
-            connection.request(method, path, body=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
 
     def queued(self) -> int:
         """Send jobs waiting in the broker (nothing consumes them here)."""
@@ -124,6 +118,12 @@ def broker(local_settings: Settings) -> Iterator[redis.Redis]:
     yield client
     client.delete(SEND_QUEUE)
     client.close()
+
+
+@pytest.fixture
+def local_url(served_app: str, broker: redis.Redis) -> str:
+    """The URL of the session's in-process API (token ``TOKEN``), for synchronous clients."""
+    return served_app
 
 
 @pytest.fixture
