@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import redis
@@ -164,6 +165,14 @@ async def quiet_api(stack: Stack, redis_client: redis.Redis) -> AsyncIterator[Ap
         client = Api(stack, session, redis_client)
         await client.reset_sandbox()
         yield client
+
+
+def own_database(redis_url: str) -> str:
+    """``redis_url`` on the next database number: in-process tests keep their keys (jobs, leases, breakers)
+    there, out of the session's stack's sight (it waits for its own database to be quiet between tests)."""
+    parts = urlsplit(redis_url)
+    database = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(database + 1) % 16}"))
 
 
 def random_number() -> str:

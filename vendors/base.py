@@ -10,7 +10,45 @@ from typing import Any, ClassVar
 import aiohttp
 
 from config import OtpType, ProviderSettings
-from vendors.errors import OutcomeUnknown, TemporaryError
+from vendors.errors import OutcomeUnknown, ProviderError, TemporaryError
+
+_NOT_CONNECTED: tuple[type[Exception], ...] = (
+    aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake and certificate, proxy connection
+    aiohttp.ConnectionTimeoutError,
+    aiohttp.ServerFingerprintMismatch,  # the TLS peer is not the vendor: nothing was sent to it
+    aiohttp.ClientHttpProxyError,  # the proxy refused to open the tunnel
+)
+_NOT_SENT: tuple[type[Exception], ...] = (
+    aiohttp.ClientConnectionResetError,  # the connection closed while the request was being written
+    aiohttp.UploadAbortedError,  # the body was not fully written
+    aiohttp.InvalidURL,
+    aiohttp.NonHttpUrlClientError,
+)
+_ANSWERED: tuple[type[Exception], ...] = (
+    aiohttp.ClientResponseError,  # an answer aiohttp refused (too many redirects, ...)
+    aiohttp.RedirectClientError,  # a redirect aiohttp cannot follow
+)
+
+
+def transport_failure(exc: BaseException, vendor: str, timeout: float) -> ProviderError:
+    """The error kind of a vendor request that failed in transport (an aiohttp ``ClientError`` or a timeout).
+
+    The rule is whether the request may have reached the vendor without its answer reaching us:
+
+    - it never left (no connection, the TLS peer was not the vendor, the request was not fully written,
+      a URL aiohttp refuses): ``TemporaryError``, nothing was sent;
+    - it left and an answer came that aiohttp would not take (a redirect it cannot follow): ``TemporaryError``,
+      the vendor answered, so nothing is unknown (as for a garbled body);
+    - it left, or may have, and no answer came (a timeout, a disconnect or reset while waiting, a broken
+      body, any other connection error): ``OutcomeUnknown``, the vendor may have sent a code.
+
+    A transport failure never makes a vendor unavailable nor a request rejected: only an answer says so.
+    """
+    if isinstance(exc, _NOT_CONNECTED):
+        return TemporaryError("CONNECT_FAILED", f"{vendor} could not be reached")
+    if isinstance(exc, _NOT_SENT + _ANSWERED):
+        return TemporaryError("TRANSPORT_ERROR", f"{vendor}: {type(exc).__name__}")
+    return OutcomeUnknown("NO_ANSWER", f"{vendor} did not answer in {timeout}s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +105,14 @@ class Provider(ABC):
     async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         """One HTTP request to the vendor: its status and JSON body (None when the body is not JSON).
 
-        Transport failures are mapped here, once for every adapter: a failure before the request left
-        is temporary; a timeout or a dropped connection after it left is ``OutcomeUnknown``.
+        Transport failures are mapped here, once for every adapter, by ``transport_failure``.
         """
         try:
             async with self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs) as response:
                 raw = await response.read()
                 status = response.status
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise TemporaryError("CONNECT_FAILED", f"{self.name} could not be reached") from exc
-        except (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-            raise OutcomeUnknown("NO_ANSWER", f"{self.name} did not answer in {self.settings.timeout}s") from exc
-        except aiohttp.ClientError as exc:
-            raise TemporaryError("TRANSPORT_ERROR", f"{self.name}: {type(exc).__name__}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_failure(exc, self.name, self.settings.timeout) from exc
         try:
             body = json.loads(raw) if raw else None
         except (ValueError, UnicodeDecodeError):

@@ -1,4 +1,5 @@
-"""The in-process client against the running stack: the same four operations as the HTTP API."""
+"""The in-process client: the same four operations as the HTTP API; on the running stack where a code must
+be delivered, else on the in-process API's settings (no worker)."""
 
 import pytest
 
@@ -19,8 +20,8 @@ async def test_a_code_sent_through_the_client_is_delivered_and_verified_with_the
         assert sent.expiry == 120
 
 
-async def test_bad_input_raises_invalid_request_with_d7_items(stack: Stack) -> None:
-    async with InProcessClient(stack.settings) as client:
+async def test_bad_input_raises_invalid_request_with_d7_items(local_settings: Settings) -> None:
+    async with InProcessClient(local_settings) as client:
         with pytest.raises(InvalidRequest) as invalid:
             await client.send("0612345678", "Your code is {}")
 
@@ -42,8 +43,9 @@ async def test_a_vendor_code_cannot_be_verified_by_a_client_without_that_vendors
         assert await client.verify(sent.otp_id, (await api.inbox(recipient))["code"]) == VerifyStatus.APPROVED
 
 
-def test_the_sync_client_sends_resends_and_reports(stack: Stack) -> None:
-    with SyncInProcessClient(stack.settings) as client:
+@pytest.mark.usefixtures("broker")
+def test_the_sync_client_sends_resends_and_reports(local_settings: Settings) -> None:
+    with SyncInProcessClient(local_settings) as client:
         sent = client.send(random_number(), "Your code is {}", retry_delay=0)
         resent = client.resend(sent.otp_id)
         report = client.report(sent.otp_id)

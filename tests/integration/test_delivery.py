@@ -1,24 +1,15 @@
-"""Delivery through the worker: failover, retries, the attempt log, and what a job carries."""
+"""Delivery through the worker: retries scheduled by the task, failover, timeouts, routes, breakers shared
+between processes, expiry, and what a job carries. Each branch of one delivery run is tested in-process in
+tests/workers/test_delivery.py."""
 
+import asyncio
 import json
 import time
 
 from dispatcher.constants import SEND_QUEUE
 from dispatcher.store import connect
 from tests.support import Api, Stack, consume_only, control_app, random_number, wait_for
-from workers.breaker import CallResult, CircuitBreakers
-
-
-async def test_a_vendor_out_of_credit_fails_over_at_once_to_the_next(api: Api) -> None:
-    await api.fault("d7", no_credit=True)
-
-    report = await api.delivered(await api.send())
-
-    assert report["delivered_by"] == "octopush"
-    assert [(a["vendor"], a["outcome"], a["error_code"]) for a in report["attempts"]] == [
-        ("d7", "VENDOR_UNAVAILABLE", "INSUFFICIENT_CREDIT"),
-        ("octopush", "DELIVERED", None),
-    ]
+from workers.breaker import SYNC_INTERVAL, CallResult, CircuitBreakers
 
 
 async def test_a_failing_vendor_is_retried_then_failed_over(api: Api) -> None:
@@ -32,16 +23,6 @@ async def test_a_failing_vendor_is_retried_then_failed_over(api: Api) -> None:
         ("d7", "TEMPORARY_ERROR"),
         ("octopush", "DELIVERED"),
     ]
-
-
-async def test_a_request_the_vendor_rejects_fails_the_otp_without_failover(api: Api) -> None:
-    await api.fault("d7", status=422)
-
-    report = await api.delivered(await api.send())
-
-    assert report["status"] == "FAILED"
-    assert report["failure_reason"].startswith("rejected by d7")
-    assert [a["vendor"] for a in report["attempts"]] == ["d7"]
 
 
 async def test_with_the_primary_down_every_otp_is_delivered_and_verified_through_the_secondary(api: Api) -> None:
@@ -78,23 +59,13 @@ async def test_a_country_route_sends_through_its_vendor_first(api: Api) -> None:
     assert await api.verify(report["otp_id"], code) == "APPROVED"
 
 
-async def test_an_unavailable_vendor_opens_its_breaker_and_is_then_skipped_without_a_call(api: Api) -> None:
-    await api.fault("d7", no_credit=True)
-    await api.delivered(await api.send())
-    await api.reset_sandbox()  # d7 is healthy again, but its circuit stays open for the cool-down
-
-    report = await api.delivered(await api.send())
-
-    first = report["attempts"][0]
-    assert (first["vendor"], first["error_code"]) == ("d7", "CIRCUIT_OPEN")
-    assert "d7" not in await api.calls()
-
-
 async def test_a_breaker_opened_by_another_process_is_honoured_by_the_worker(api: Api, stack: Stack) -> None:
     redis = connect(stack.redis_url, 1.0)
     d7 = next(p for p in stack.settings.providers if p.name == "d7")
     await CircuitBreakers(redis).record(d7, CallResult.TRIP, time.time())
     await redis.aclose()
+    # The promise is "within SYNC_INTERVAL": a worker that called d7 just before trusts its copy until then.
+    await asyncio.sleep(SYNC_INTERVAL)
 
     report = await api.delivered(await api.send())
 
@@ -116,18 +87,6 @@ async def test_a_resend_after_failover_is_verified_by_the_vendor_that_delivered_
         (2, "octopush"),
     ]
     assert await api.verify(otp_id, (await api.inbox(recipient))["code"]) == "APPROVED"
-
-
-async def test_when_every_vendor_is_down_the_otp_fails_with_every_attempt_recorded(api: Api) -> None:
-    for vendor in ("d7", "octopush", "messagecentral", "console"):
-        await api.fault(vendor, status=503)
-
-    report = await api.delivered(await api.send())
-
-    assert report["status"] == "FAILED"
-    assert report["failure_reason"] == "every provider of the chain failed"
-    vendors = [a["vendor"] for a in report["attempts"]]
-    assert vendors == ["d7", "d7", "octopush", "octopush", "messagecentral", "messagecentral", "console", "console"]
 
 
 async def test_nothing_is_delivered_once_the_otp_has_expired(api: Api) -> None:

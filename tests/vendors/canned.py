@@ -18,6 +18,8 @@ class Answer:
     delay: float = 0.0
     drop: bool = False
     """Close the connection without answering."""
+    hold: asyncio.Event | None = None
+    """Answer only once this is set (the test does something while the request is at the vendor)."""
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Canned:
         answer = self.answers.get(request.path, self.default)
         if answer.delay:
             await asyncio.sleep(answer.delay)
+        if answer.hold is not None:
+            await answer.hold.wait()
         if answer.drop:
             assert request.transport is not None
             request.transport.close()
