@@ -10,7 +10,8 @@ COPY vendors ./vendors
 COPY dispatcher ./dispatcher
 COPY workers ./workers
 COPY cli ./cli
-RUN pip install . && useradd --system --uid 10001 otp
+COPY client ./client
+RUN pip install ./client . && useradd --system --uid 10001 otp
 
 FROM base AS sandbox
 COPY sandbox ./sandbox

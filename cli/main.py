@@ -17,6 +17,7 @@ from typing import Any
 import uvloop
 from aiohttp import web
 
+from cli import client_commands
 from config import ConfigError, Settings, load_settings
 from config.heap import freeze_startup_objects
 from config.logs import configure_logging
@@ -42,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sandbox": _sandbox,
         "dev": _dev,
         "bench": _bench,
+        "send": client_commands.run,
+        "verify": client_commands.run,
+        "status": client_commands.run,
     }
     try:
         settings = load_settings(_dev_chain() if args.command == "dev" else None)
@@ -66,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("dev", help="run the whole stack locally: Redis, sandbox, API, worker, Flower")
     bench = commands.add_parser("bench", help="benchmark a stack of its own (options: otp-dispatcher bench -- --help)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    client_commands.add_parsers(commands)
     return parser
 
 

@@ -200,6 +200,10 @@ class Settings(BaseSettings):
     api_host: str = DEFAULT_API_HOST
     api_port: int = Field(DEFAULT_API_PORT, ge=1, le=65_535)
     api_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    api_url: str = ""
+    """Where ``otp-dispatcher send/verify/status`` finds the API (default: ``http://<api_host>:<api_port>``)."""
+    api_token: SecretStr = SecretStr("")
+    """The token ``otp-dispatcher send/verify/status`` sends (default: the first of ``api_tokens``)."""
 
     secret_key: SecretStr = SecretStr("")
 

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from config import ProviderSettings, Settings
+from config.settings import DEFAULT_BUSY_RETRY_DELAY
 from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.constants import breaker_key, lease_key
 from dispatcher.errors import ServiceUnavailable
@@ -31,7 +32,7 @@ from tests.support import own_database, wait_for
 from tests.vendors.canned import Answer, Canned
 from vendors import build_providers
 from workers.breaker import CallResult, CircuitBreakers
-from workers.delivery import BUSY_RETRY, Deliverer, Finished, RetryLater, backoff
+from workers.delivery import Deliverer, Finished, RetryLater, backoff
 
 SECRET = "delivery-test-secret"
 RECIPIENT = "+33612345678"
@@ -377,7 +378,7 @@ async def test_an_otp_another_run_is_sending_is_looked_at_again_later(
 
     outcome = await deliverer(first).deliver(SendJob(otp_id, FIRST_JOB))
 
-    assert outcome == RetryLater(SendJob(otp_id, FIRST_JOB), BUSY_RETRY, other.expires_at)
+    assert outcome == RetryLater(SendJob(otp_id, FIRST_JOB), DEFAULT_BUSY_RETRY_DELAY, other.expires_at)
     assert first.calls == 0
     await store.release(otp_id, other.lease)
 
