@@ -1,6 +1,6 @@
 """OTP codes: generated with a CSPRNG, kept only as a keyed hash bound to their otp_id.
 
-The constant-time comparison of hashes runs inside the store's verify script (``store.py``)."""
+The constant-time comparison of hashes runs inside the store's verify script (``store/lua/verify.lua``)."""
 
 from __future__ import annotations
 

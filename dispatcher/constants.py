@@ -11,9 +11,13 @@ KEY_PREFIX = "otp:"
 """Every key the dispatcher writes starts with this; the broker's own keys do not."""
 
 
+RECORD_PREFIX = KEY_PREFIX
+"""An OTP's record is this prefix and its otp_id (a script that finds an OTP by id builds the key so)."""
+
+
 def record_key(otp_id: str) -> str:
     """The hash holding one OTP's state."""
-    return f"{KEY_PREFIX}{otp_id}"
+    return f"{RECORD_PREFIX}{otp_id}"
 
 
 def attempts_key(otp_id: str) -> str:

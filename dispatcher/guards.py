@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from config import Limits
-from dispatcher.constants import idempotency_key, in_flight_key, limit_key, prefix_block_key, record_key
+from dispatcher.constants import RECORD_PREFIX, idempotency_key, in_flight_key, limit_key, prefix_block_key
 from dispatcher.errors import Conflict, IdempotencyKeyReused, NumberNotAllowed, RateLimited, ServiceUnavailable
 from dispatcher.sealing import Sealer
-from dispatcher.store import redis_errors
+from dispatcher.store import record_script, redis_errors
 from vendors import phone
 
 IDEMPOTENCY_TTL = 86_400
@@ -66,9 +66,10 @@ return {'OK', 0}
 """
 
 _CLAIM_IN_FLIGHT = """
+-- ARGV[4]: the prefix of record keys; F: the record's field names (store.record_script).
 local current = redis.call('GET', KEYS[1])
 if current then
-  local f = redis.call('HMGET', ARGV[4] .. current, 'status', 'expires_at')
+  local f = redis.call('HMGET', ARGV[4] .. current, F.status, F.expires_at)
   if f[1] == 'OPEN' and tonumber(f[2]) > tonumber(ARGV[3]) then return current end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -116,7 +117,7 @@ class Guards:
         self._sealer = sealer
         self._limits = limits
         self._check_and_count = redis.register_script(_CHECK_AND_COUNT)
-        self._claim_in_flight = redis.register_script(_CLAIM_IN_FLIGHT)
+        self._claim_in_flight = record_script(redis, _CLAIM_IN_FLIGHT)
         self._claim_idempotency = redis.register_script(_CLAIM_IDEMPOTENCY)
 
     def recipient(self, number: str) -> Recipient:
@@ -171,7 +172,7 @@ class Guards:
             return
         async with redis_errors():
             open_id = await self._claim_in_flight(
-                keys=[in_flight_key(recipient.index)], args=[otp_id, expiry, now, record_key("")]
+                keys=[in_flight_key(recipient.index)], args=[otp_id, expiry, now, RECORD_PREFIX]
             )
         if open_id:
             raise Conflict("An OTP is already open for this number.", code="OTP_IN_FLIGHT", otp_id=str(open_id))

@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from typing import TypeVar
 
-from config import Settings, code_strength_problem
+from config import Settings
 from dispatcher import codes
 from dispatcher.constants import QUEUES
 from dispatcher.errors import DispatcherError, InvalidRequest, VendorCheckUnavailable
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
+from dispatcher.policy import otp_spec
 from dispatcher.schemas import (
     OtpReport,
     OtpStatus,
@@ -33,7 +33,6 @@ from dispatcher.sealing import Sealer
 from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, connect
 from vendors import CodeChecker, ProviderError, phone
 
-_T = TypeVar("_T")
 ANONYMOUS = Caller()
 """A caller without token or address: the Python client, limited per number and range only."""
 
@@ -92,44 +91,19 @@ class OtpService:
         return answer
 
     async def _send(self, request: SendOtpRequest, caller: Caller) -> SendOtpResponse:
-        policy = self._policy
-        expiry = _or(request.expiry, policy.expiry)
-        otp_type = _or(request.otp_type, policy.otp_type)
-        code_length = _or(request.otp_code_length, policy.otp_code_length)
-        weakness = code_strength_problem(code_length, otp_type)
-        if weakness:
-            raise InvalidRequest.at(["body", "otp_code_length"], weakness)
-        if (request.success_url or request.failure_url) and not self._postbacks:
+        spec = otp_spec(request, self._policy)
+        if (spec.success_url or spec.failure_url) and not self._postbacks:
             problem = "postbacks are off on this dispatcher (it has no OTP_POSTBACK_SECRET to sign them)"
             raise InvalidRequest.at(["body", "success_url"], problem)
         self._guards.check_number(phone.parse(request.recipient))
         recipient = self._guards.recipient(request.recipient)
         await self._guards.count_send(recipient, caller)
         otp_id, now = str(uuid.uuid4()), time.time()
-        await self._guards.claim_in_flight(recipient, otp_id, expiry, now)
-        otp = NewOtp(
-            otp_id=otp_id,
-            recipient=request.recipient,
-            recipient_index=recipient.index,
-            prefix=recipient.prefix,
-            originator=request.originator,
-            content=request.content,
-            template_id=request.template_id,
-            channel=request.channel,
-            data_coding=request.data_coding,
-            otp_type=otp_type,
-            code_length=code_length,
-            expiry=expiry,
-            resend_delay=_or(request.retry_delay, policy.retry_delay),
-            resend_limit=_or(request.retry_count, policy.retry_count),
-            max_wrong_attempts=policy.max_wrong_attempts,
-            success_url=None if request.success_url is None else str(request.success_url),
-            failure_url=None if request.failure_url is None else str(request.failure_url),
-            created_at=now,
-        )
+        await self._guards.claim_in_flight(recipient, otp_id, spec.expiry, now)
+        otp = NewOtp(otp_id=otp_id, spec=spec, recipient_index=recipient.index, prefix=recipient.prefix, created_at=now)
         expires_at = await self._store.create(otp)
-        await self._enqueue(SendJob(otp.otp_id, FIRST_JOB), expires_at, discard_on_failure=True)
-        return SendOtpResponse(otp_id=otp.otp_id, status=OtpStatus.OPEN, expiry=expiry)
+        await self._enqueue(SendJob(otp_id, FIRST_JOB), expires_at, discard_on_failure=True)
+        return SendOtpResponse(otp_id=otp_id, status=OtpStatus.OPEN, expiry=spec.expiry)
 
     async def resend(self, request: ResendOtpRequest, caller: Caller = ANONYMOUS) -> ResendOtpResponse:
         index, prefix = await self._store.recipient_of(request.otp_id)
@@ -182,7 +156,3 @@ class OtpService:
                 with contextlib.suppress(DispatcherError):
                     await self._store.discard(job.otp_id)
             raise
-
-
-def _or(value: _T | None, default: _T) -> _T:
-    return default if value is None else value

@@ -4,7 +4,17 @@ import importlib
 
 import pytest
 
-PACKAGES = ["cli", "config", "devtools", "dispatcher", "otp_dispatcher_client", "sandbox", "vendors", "workers"]
+PACKAGES = [
+    "cli",
+    "config",
+    "devtools",
+    "dispatcher",
+    "dispatcher.store",
+    "otp_dispatcher_client",
+    "sandbox",
+    "vendors",
+    "workers",
+]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

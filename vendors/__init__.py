@@ -4,7 +4,7 @@ Depends on ``config`` only: the producer side (verification) and the workers (de
 """
 
 from vendors import phone
-from vendors.base import OutgoingOtp, Provider
+from vendors.base import Provider
 from vendors.checker import CodeChecker
 from vendors.console import ConsoleProvider
 from vendors.d7 import D7Provider
@@ -12,6 +12,7 @@ from vendors.errors import OutcomeUnknown, ProviderError, Rejected, TemporaryErr
 from vendors.messagecentral import MessageCentralProvider
 from vendors.octopush import OctopushProvider
 from vendors.registry import PROVIDER_CLASSES, build_providers
+from vendors.spec import OtpSpec
 
 __all__ = [
     "PROVIDER_CLASSES",
@@ -20,8 +21,8 @@ __all__ = [
     "D7Provider",
     "MessageCentralProvider",
     "OctopushProvider",
+    "OtpSpec",
     "OutcomeUnknown",
-    "OutgoingOtp",
     "Provider",
     "ProviderError",
     "Rejected",

@@ -1,16 +1,16 @@
-"""The interface every vendor adapter implements, and the message it is handed."""
+"""The interface every vendor adapter implements."""
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import aiohttp
 
-from config import OtpType, ProviderSettings
+from config import ProviderSettings
 from vendors.errors import OutcomeUnknown, ProviderError, TemporaryError
+from vendors.spec import OtpSpec
 
 _NOT_CONNECTED: tuple[type[Exception], ...] = (
     aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake and certificate, proxy connection
@@ -51,32 +51,6 @@ def transport_failure(exc: BaseException, vendor: str, timeout: float) -> Provid
     return OutcomeUnknown("NO_ANSWER", f"{vendor} did not answer in {timeout}s")
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingOtp:
-    """One message to deliver, decrypted from the OTP record for the duration of the vendor call."""
-
-    otp_id: str
-    recipient: str
-    originator: str
-    content: str | None
-    template_id: int | None
-    channel: str
-    data_coding: str
-    otp_type: OtpType
-    code_length: int
-    expiry: int
-    resend_delay: int
-    """The OTP's resend rules (D7's retry_delay and retry_count), for vendors that enforce their own."""
-    resend_limit: int
-    code: str | None = None
-    """Set only for providers that do not generate codes themselves."""
-
-    def text(self) -> str:
-        """The message with the code in place of ``{}`` (transport-only providers)."""
-        content = self.content if self.content is not None else "Your verification code is: {}"
-        return content.replace("{}", self.code or "")
-
-
 class Provider(ABC):
     """One vendor. Adapters build its requests and map every answer in one place, into ``errors``."""
 
@@ -91,12 +65,13 @@ class Provider(ABC):
         self.timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
     @abstractmethod
-    async def send(self, otp: OutgoingOtp) -> str:
-        """Deliver a new code; return the vendor's reference for it."""
+    async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
+        """Deliver a new code of the OTP ``otp_id``, valid for ``expiry`` more seconds; return the vendor's
+        reference for it. ``code`` is given only to providers that do not generate codes themselves."""
 
-    async def resend(self, reference: str, otp: OutgoingOtp) -> str:
+    async def resend(self, reference: str, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         """Deliver again an OTP this vendor delivered before; return the (possibly new) reference."""
-        return await self.send(otp)
+        return await self.send(spec, otp_id=otp_id, expiry=expiry, code=code)
 
     async def check(self, reference: str, code: str) -> bool:
         """Ask the vendor whether ``code`` is right; only for vendors that generate codes."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vendors.base import OutgoingOtp, Provider
+from vendors.base import Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
+from vendors.spec import OtpSpec
 
 SEND_PATH = "/verify/v1/otp/send-otp"
 RESEND_PATH = "/verify/v1/otp/resend-otp"
@@ -19,30 +20,30 @@ VERIFY_PATH = "/verify/v1/otp/verify-otp"
 class D7Provider(Provider):
     generates_codes: ClassVar[bool] = True
 
-    async def send(self, otp: OutgoingOtp) -> str:
+    async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         body: dict[str, Any] = {
-            "recipient": otp.recipient,
-            "originator": otp.originator,
-            "channel": otp.channel,
-            "expiry": otp.expiry,
-            "data_coding": otp.data_coding,
-            "otp_code_length": otp.code_length,
-            "otp_type": otp.otp_type,
-            "retry_delay": otp.resend_delay,
-            "retry_count": otp.resend_limit,
+            "recipient": spec.recipient,
+            "originator": spec.originator,
+            "channel": spec.channel,
+            "expiry": expiry,
+            "data_coding": spec.data_coding,
+            "otp_code_length": spec.code_length,
+            "otp_type": spec.otp_type,
+            "retry_delay": spec.resend_delay,
+            "retry_count": spec.resend_limit,
         }
-        if otp.template_id is not None:
-            body["template_id"] = otp.template_id
+        if spec.template_id is not None:
+            body["template_id"] = spec.template_id
         else:
-            body["content"] = otp.content
+            body["content"] = spec.content
         return await self._otp_id(SEND_PATH, body)
 
-    async def resend(self, reference: str, otp: OutgoingOtp) -> str:
+    async def resend(self, reference: str, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         """D7 resends its own code; when D7 refuses (its own resend rules), a new OTP is sent instead."""
         try:
             return await self._otp_id(RESEND_PATH, {"otp_id": reference})
         except Rejected:
-            return await self.send(otp)
+            return await self.send(spec, otp_id=otp_id, expiry=expiry)
 
     async def check(self, reference: str, code: str) -> bool:
         status, body = await self.call(

@@ -16,9 +16,10 @@ import asyncio
 import base64
 from typing import Any, ClassVar
 
-from vendors.base import OutgoingOtp, Provider
+from vendors.base import Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
 from vendors.phone import split_number
+from vendors.spec import OtpSpec
 
 TOKEN_PATH = "/auth/v1/authentication/token"  # noqa: S105 (a path, not a secret)
 SEND_PATH = "/verification/v2/verification/send"
@@ -37,9 +38,9 @@ class MessageCentralProvider(Provider):
     _token: str | None = None
     _token_lock: asyncio.Lock | None = None
 
-    async def send(self, otp: OutgoingOtp) -> str:
-        country, national = split_number(otp.recipient)
-        length = min(MAX_CODE_LENGTH, max(MIN_CODE_LENGTH, otp.code_length))
+    async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
+        country, national = split_number(spec.recipient)
+        length = min(MAX_CODE_LENGTH, max(MIN_CODE_LENGTH, spec.code_length))
         params = {
             "countryCode": country,
             "customerId": self.settings.login,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vendors.base import OutgoingOtp, Provider
+from vendors.base import Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
+from vendors.spec import OtpSpec
 
 GENERATE_PATH = "/service/otp/generate"
 VALIDATE_PATH = "/service/otp/validate"
@@ -25,20 +26,20 @@ CREDIT_CODES = frozenset({102, 103})
 class OctopushProvider(Provider):
     generates_codes: ClassVar[bool] = True
 
-    async def send(self, otp: OutgoingOtp) -> str:
+    async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         body: dict[str, Any] = {
-            "phone_number": otp.recipient,
+            "phone_number": spec.recipient,
             "channel": "sms",
-            "text": otp.content.replace("{}", CODE_PLACEHOLDER) if otp.content else DEFAULT_TEXT,
-            "code_length": otp.code_length,
-            "allow_digits": otp.otp_type in ("numeric", "alphanumeric"),
-            "allow_upper_case": otp.otp_type in ("alpha", "alphanumeric"),
+            "text": spec.content.replace("{}", CODE_PLACEHOLDER) if spec.content else DEFAULT_TEXT,
+            "code_length": spec.code_length,
+            "allow_digits": spec.otp_type in ("numeric", "alphanumeric"),
+            "allow_upper_case": spec.otp_type in ("alpha", "alphanumeric"),
             "allow_lower_case": False,
             "allow_special_chars": False,
-            "validity_period": otp.expiry,
+            "validity_period": expiry,
         }
-        if 3 <= len(otp.originator) <= 11 and otp.originator.isalnum():
-            body["sender"] = otp.originator
+        if 3 <= len(spec.originator) <= 11 and spec.originator.isalnum():
+            body["sender"] = spec.originator
         status, answer = await self.call("POST", GENERATE_PATH, json=body, headers=self._headers())
         if status == 200 and isinstance(answer, dict) and answer.get("code") == 0:
             token = answer.get("otp_request_token")

@@ -29,7 +29,7 @@ from dispatcher import codes
 from dispatcher.errors import DispatcherError
 from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent, SendJob
 from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, OtpStore
-from vendors import OutcomeUnknown, OutgoingOtp, Provider, ProviderError, Rejected, VendorUnavailable
+from vendors import OutcomeUnknown, Provider, ProviderError, Rejected, VendorUnavailable
 from workers import routing
 from workers.breaker import CallResult, CircuitBreakers
 from workers.metrics import ATTEMPTS, CIRCUIT_OPEN, FAILOVERS, LATENCY, RETRIES
@@ -116,7 +116,7 @@ class Deliverer:
         assert claim.state is not None
         if claim.kind is ClaimKind.POISON:
             log.error("otp %s: its delivery runs kept dying; failed for good", job.otp_id)
-            return Finished(PostbackEvent.FAILED, claim.state.failure_url is not None)
+            return Finished(PostbackEvent.FAILED, claim.state.spec.failure_url is not None)
         try:
             return await self._walk_chain(claim.state, claim.lease, crashed=claim.kind is ClaimKind.CRASHED)
         except BaseException:
@@ -130,7 +130,7 @@ class Deliverer:
     async def _walk_chain(self, state: DeliveryState, lease: str, *, crashed: bool) -> RetryLater | Finished | None:
         """Walk the route from where the last run stopped; every way out ends the run (gives up ``lease``)
         in its last write."""
-        route = routing.route(self._settings, state.recipient, state.route_first)
+        route = routing.route(self._settings, state.spec.recipient, state.route_first)
         position, tries = state.chain_pos, state.vendor_tries
         if crashed and position < len(route):
             # The last run died mid-way, maybe after its request left: never call that vendor twice for one send.
@@ -154,7 +154,7 @@ class Deliverer:
                 await self._breaker(vendor, CallResult.SUCCESS)
                 reason = f"rejected by {vendor.name}: {exc.code}"
                 await self._store.mark_failed(state.otp_id, state.send_seq, reason, lease)
-                return Finished(PostbackEvent.FAILED, state.failure_url is not None)
+                return Finished(PostbackEvent.FAILED, state.spec.failure_url is not None)
             except VendorUnavailable:
                 await self._breaker(vendor, CallResult.TRIP)
                 FAILOVERS.labels(vendor.name).inc()
@@ -175,7 +175,7 @@ class Deliverer:
             else:
                 await self._breaker(vendor, CallResult.SUCCESS)
                 checked_by_vendor = reference if provider.generates_codes else ""
-                finished = Finished(PostbackEvent.DELIVERED, state.success_url is not None)
+                finished = Finished(PostbackEvent.DELIVERED, state.spec.success_url is not None)
                 record = partial(
                     self._store.mark_delivered, state.otp_id, state.send_seq, checked_by_vendor, attempt, lease
                 )
@@ -189,7 +189,7 @@ class Deliverer:
             await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
         await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed", lease)
         log.warning("otp %s: every provider failed", state.otp_id)
-        return Finished(PostbackEvent.FAILED, state.failure_url is not None)
+        return Finished(PostbackEvent.FAILED, state.spec.failure_url is not None)
 
     async def _pass_over(
         self,
@@ -213,17 +213,17 @@ class Deliverer:
 
     async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[str, Attempt]:
         """One vendor call: the vendor's reference and the successful attempt (a failure is logged here)."""
-        code = None
+        spec, otp_id, code = state.spec, state.otp_id, None
         if not provider.generates_codes:
-            code = codes.generate(state.code_length, state.otp_type)
-            await self._store.add_code_hash(state.otp_id, codes.digest(self._code_key, state.otp_id, code))
-        otp = _outgoing(state, code)
+            code = codes.generate(spec.code_length, spec.otp_type)
+            await self._store.add_code_hash(otp_id, codes.digest(self._code_key, otp_id, code))
+        expiry = max(1, int(state.expires_at - time.time()))
         started = time.time()
         try:
             if provider.name == state.vendor and state.reference:
-                reference = await provider.resend(state.reference, otp)
+                reference = await provider.resend(state.reference, spec, otp_id=otp_id, expiry=expiry, code=code)
             else:
-                reference = await provider.send(otp)
+                reference = await provider.send(spec, otp_id=otp_id, expiry=expiry, code=code)
         except ProviderError as exc:
             await self._log_attempt(state, provider.name, started, _outcome(exc), exc.code)
             raise
@@ -269,24 +269,6 @@ def _say(otp_id: str, attempt: Attempt) -> None:
         attempt.error_code or "",
         attempt.latency_ms,
         extra=fields,
-    )
-
-
-def _outgoing(state: DeliveryState, code: str | None) -> OutgoingOtp:
-    return OutgoingOtp(
-        otp_id=state.otp_id,
-        recipient=state.recipient,
-        originator=state.originator,
-        content=state.content,
-        template_id=state.template_id,
-        channel=state.channel,
-        data_coding=state.data_coding,
-        otp_type=state.otp_type,
-        code_length=state.code_length,
-        resend_delay=state.resend_delay,
-        resend_limit=state.resend_limit,
-        expiry=max(1, int(state.expires_at - time.time())),
-        code=code,
     )
 
 

@@ -42,7 +42,8 @@ class Postbacks:
     async def post(self, otp_id: str, event: PostbackEvent) -> bool:
         """POST the event once; True when it needs no retry (received, or nothing to send)."""
         state = await self._store.delivery_state(otp_id)
-        url = None if state is None else state.success_url if event is PostbackEvent.DELIVERED else state.failure_url
+        spec = None if state is None else state.spec
+        url = None if spec is None else spec.success_url if event is PostbackEvent.DELIVERED else spec.failure_url
         if url is None:
             return True
         now = time.time()

@@ -8,10 +8,10 @@ import pytest
 
 from config import ProviderSettings
 from tests.vendors.canned import Answer, Canned
+from tests.vendors.specs import SPEC
 from vendors import (
     PROVIDER_CLASSES,
     OutcomeUnknown,
-    OutgoingOtp,
     Provider,
     ProviderError,
     Rejected,
@@ -19,20 +19,6 @@ from vendors import (
     VendorUnavailable,
 )
 
-OTP = OutgoingOtp(
-    otp_id="otp-1",
-    recipient="+33612345678",
-    originator="Acme",
-    content="Your code is {}",
-    template_id=None,
-    channel="SMS",
-    data_coding="text",
-    otp_type="numeric",
-    code_length=6,
-    expiry=600,
-    resend_delay=60,
-    resend_limit=5,
-)
 CREDENTIALS: dict[str, dict[str, str]] = {
     "d7": {"api_token": "token"},
     "octopush": {"login": "login", "password": "key"},
@@ -58,7 +44,7 @@ def mc_body(code: int, data: Any = None) -> dict[str, Any]:
 
 async def test_a_vendor_that_refuses_connections_is_temporary(session: aiohttp.ClientSession) -> None:
     with pytest.raises(TemporaryError) as error:
-        await adapter("d7", "http://127.0.0.1:1", session).send(OTP)
+        await adapter("d7", "http://127.0.0.1:1", session).send(SPEC, otp_id="otp-1", expiry=600)
 
     assert error.value.code == "CONNECT_FAILED"
     assert not isinstance(error.value, OutcomeUnknown)
@@ -71,7 +57,7 @@ async def test_a_vendor_slower_than_the_timeout_is_outcome_unknown(
     vendor.default = Answer(delay=2.0, body={"otp_id": "late"})
 
     with pytest.raises(OutcomeUnknown):
-        await adapter("d7", url, session, timeout=0.2).send(OTP)
+        await adapter("d7", url, session, timeout=0.2).send(SPEC, otp_id="otp-1", expiry=600)
 
 
 async def test_a_connection_dropped_after_the_request_is_outcome_unknown(
@@ -81,7 +67,7 @@ async def test_a_connection_dropped_after_the_request_is_outcome_unknown(
     vendor.default = Answer(drop=True)
 
     with pytest.raises(OutcomeUnknown):
-        await adapter("d7", url, session).send(OTP)
+        await adapter("d7", url, session).send(SPEC, otp_id="otp-1", expiry=600)
 
 
 @pytest.mark.parametrize("kind", ["d7", "octopush", "messagecentral"])
@@ -93,7 +79,7 @@ async def test_a_garbled_success_is_temporary(
     vendor.default = Answer(status=200, raw=raw)
 
     with pytest.raises(TemporaryError) as error:
-        await adapter(kind, url, session).send(OTP)
+        await adapter(kind, url, session).send(SPEC, otp_id="otp-1", expiry=600)
 
     assert error.value.code == "BAD_RESPONSE"
 
@@ -108,7 +94,7 @@ async def test_a_garbled_error_page_is_classified_not_crashed(
     vendor.default = Answer(status=502, raw=raw)
 
     with pytest.raises(TemporaryError):
-        await adapter(kind, url, session).send(OTP)
+        await adapter(kind, url, session).send(SPEC, otp_id="otp-1", expiry=600)
 
 
 # D7 ------------------------------------------------------------------------------------------------
@@ -139,7 +125,7 @@ async def test_each_d7_send_answer_maps_to_its_kind(
     vendor.default = Answer(status=status, body=body)
 
     with pytest.raises(ProviderError) as error:
-        await adapter("d7", url, session).send(OTP)
+        await adapter("d7", url, session).send(SPEC, otp_id="otp-1", expiry=600)
 
     assert type(error.value) is kind
     assert error.value.code == code
@@ -151,7 +137,7 @@ async def test_d7_send_passes_the_request_through_with_the_bearer_token(
     vendor, url = canned
     vendor.default = Answer(body={"otp_id": "d7-1", "status": "OPEN", "expiry": 600})
 
-    reference = await adapter("d7", url, session).send(OTP)
+    reference = await adapter("d7", url, session).send(SPEC, otp_id="otp-1", expiry=600)
 
     sent = vendor.requests[0]
     assert reference == "d7-1"
@@ -168,7 +154,7 @@ async def test_a_d7_resend_it_refuses_becomes_a_new_send(
     vendor.answers["/verify/v1/otp/resend-otp"] = Answer(status=400, body={"detail": {"code": "RETRY_DELAY"}})
     vendor.answers["/verify/v1/otp/send-otp"] = Answer(body={"otp_id": "d7-2"})
 
-    assert await adapter("d7", url, session).resend("d7-1", OTP) == "d7-2"
+    assert await adapter("d7", url, session).resend("d7-1", SPEC, otp_id="otp-1", expiry=600) == "d7-2"
     assert [r["path"] for r in vendor.requests] == ["/verify/v1/otp/resend-otp", "/verify/v1/otp/send-otp"]
 
 
@@ -224,7 +210,7 @@ async def test_each_octopush_generate_answer_maps_to_its_kind(
     vendor.default = Answer(status=status, body={"code": code, "message": "m"})
 
     with pytest.raises(ProviderError) as error:
-        await adapter("octopush", url, session).send(OTP)
+        await adapter("octopush", url, session).send(SPEC, otp_id="otp-1", expiry=600)
 
     assert type(error.value) is kind
 
@@ -235,7 +221,7 @@ async def test_octopush_generate_sends_its_headers_and_placeholder_and_returns_t
     vendor, url = canned
     vendor.default = Answer(body={"code": 0, "message": "ok", "ticket_number": "t", "otp_request_token": "tok"})
 
-    assert await adapter("octopush", url, session).send(OTP) == "tok"
+    assert await adapter("octopush", url, session).send(SPEC, otp_id="otp-1", expiry=600) == "tok"
     sent = vendor.requests[0]
     assert (sent["headers"]["api-login"], sent["headers"]["api-key"]) == ("login", "key")
     assert sent["json"]["text"] == "Your code is {code}"
@@ -296,7 +282,7 @@ async def test_each_message_central_send_answer_maps_to_its_kind(
     vendor.default = Answer(status=status, body=mc_body(code))
 
     with pytest.raises(ProviderError) as error:
-        await adapter("messagecentral", url, session).send(OTP)
+        await adapter("messagecentral", url, session).send(SPEC, otp_id="otp-1", expiry=600)
 
     assert type(error.value) is kind
 
@@ -308,8 +294,8 @@ async def test_message_central_send_splits_the_number_and_caches_its_token(
     vendor.default = Answer(body=mc_body(200, {"verificationId": "42"}))
     provider = adapter("messagecentral", url, session)
 
-    assert await provider.send(OTP) == "42"
-    assert await provider.send(OTP) == "42"
+    assert await provider.send(SPEC, otp_id="otp-1", expiry=600) == "42"
+    assert await provider.send(SPEC, otp_id="otp-1", expiry=600) == "42"
 
     paths = [r["path"] for r in vendor.requests]
     assert paths.count(MC_TOKEN) == 1
@@ -327,7 +313,7 @@ async def test_a_message_central_401_fetches_a_new_token_once(
     vendor.default = Answer(status=401, body=mc_body(401))
 
     with pytest.raises(VendorUnavailable):
-        await adapter("messagecentral", url, session).send(OTP)
+        await adapter("messagecentral", url, session).send(SPEC, otp_id="otp-1", expiry=600)
 
     assert [r["path"] for r in vendor.requests].count(MC_TOKEN) == 2
 

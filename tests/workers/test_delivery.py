@@ -30,6 +30,7 @@ from dispatcher.sealing import Sealer
 from dispatcher.store import FIRST_JOB, MAX_CRASHES, ClaimKind, NewOtp, OtpStore, connect
 from tests.support import own_database, wait_for
 from tests.vendors.canned import Answer, Canned
+from tests.vendors.specs import SPEC
 from vendors import build_providers
 from workers.breaker import CallResult, CircuitBreakers
 from workers.delivery import Deliverer, Finished, RetryLater, backoff
@@ -60,28 +61,9 @@ def test_backoff_doubles_up_to_the_maximum_with_jitter(tries: int, ceiling: floa
 async def new_otp(store: OtpStore, *, created_at: float | None = None, resend_delay: int = 60) -> str:
     """A new OTP awaiting its first send (job ``FIRST_JOB``) to ``RECIPIENT``, expiring 600 s after ``created_at``."""
     otp_id = str(uuid.uuid4())
-    await store.create(
-        NewOtp(
-            otp_id=otp_id,
-            recipient=RECIPIENT,
-            recipient_index="index",
-            prefix="+33612",
-            originator="Acme",
-            content="Your code is {}",
-            template_id=None,
-            channel="SMS",
-            data_coding="text",
-            otp_type="numeric",
-            code_length=6,
-            expiry=600,
-            resend_delay=resend_delay,
-            resend_limit=5,
-            max_wrong_attempts=5,
-            success_url=None,
-            failure_url=None,
-            created_at=time.time() if created_at is None else created_at,
-        )
-    )
+    spec = SPEC.model_copy(update={"recipient": RECIPIENT, "resend_delay": resend_delay})
+    created_at = time.time() if created_at is None else created_at
+    await store.create(NewOtp(otp_id, spec, recipient_index="index", prefix="+33612", created_at=created_at))
     return otp_id
 
 

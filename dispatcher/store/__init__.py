@@ -1,0 +1,27 @@
+"""The OTP store in Redis: the record's layout and codec, the producer's operations, verification, and the
+worker's delivery runs, each a module; every read-check-write is one Lua script of ``lua/``.
+"""
+
+from dispatcher.store.connection import MAX_REDIS_CONNECTIONS, connect, redis_errors
+from dispatcher.store.otp_store import OtpStore
+from dispatcher.store.producer import Resent
+from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
+from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind
+from dispatcher.store.scripts import record_script
+from dispatcher.store.verification import VerifyTicket
+
+__all__ = [
+    "FIRST_JOB",
+    "MAX_CRASHES",
+    "MAX_REDIS_CONNECTIONS",
+    "Claim",
+    "ClaimKind",
+    "DeliveryState",
+    "NewOtp",
+    "OtpStore",
+    "Resent",
+    "VerifyTicket",
+    "connect",
+    "record_script",
+    "redis_errors",
+]

@@ -1,0 +1,11 @@
+-- KEYS: record, attempts, lease. ARGV: send number, vendor, vendor reference, the attempt (JSON), lease token.
+push_attempt(KEYS[1], KEYS[2], ARGV[4])
+local done = 0
+local f = redis.call('HMGET', KEYS[1], F.status, F.delivered_seq)
+if f[1] == 'OPEN' and tonumber(f[2]) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], F.delivered_seq, ARGV[1], F.delivered_by, ARGV[2], F.failure, '')
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], F.vendor, ARGV[2], F.reference, ARGV[3]) end
+  done = 1
+end
+end_run(KEYS[1], KEYS[3], ARGV[5])
+return done

@@ -1,0 +1,15 @@
+-- KEYS: record. ARGV: now.
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'UNKNOWN'} end
+local f = redis.call('HMGET', KEYS[1], F.status, F.expires_at, F.resend_count, F.resend_limit,
+                     F.resend_delay, F.last_send_at, F.delivered_by)
+local now = tonumber(ARGV[1])
+if now >= tonumber(f[2]) then return {'EXPIRED'} end
+if f[1] == 'VERIFIED' then return {'VERIFIED'} end
+if tonumber(f[3]) >= tonumber(f[4]) then return {'LIMIT'} end
+if now - tonumber(f[6]) < tonumber(f[5]) then return {'TOO_SOON'} end
+local count = redis.call('HINCRBY', KEYS[1], F.resend_count, 1)
+redis.call('HINCRBY', KEYS[1], F.send_seq, 1)
+local job = redis.call('HINCRBY', KEYS[1], F.job_seq, 1)
+redis.call('HSET', KEYS[1], F.status, 'OPEN', F.last_send_at, ARGV[1], F.route_first, f[7],
+           F.chain_pos, 0, F.vendor_tries, 0, F.failure, '')
+return {'OK', tostring(count), f[2], tostring(job)}

@@ -1,0 +1,101 @@
+"""The producer's operations on OTP records: create, discard, resend, report, and what the API asks of Redis.
+
+Every read-check-write runs as one Lua script, so concurrent API processes and workers cannot interleave
+inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.typing import EncodableT
+
+from dispatcher.constants import attempts_key, record_key
+from dispatcher.errors import ResendRefused, UnknownOtp
+from dispatcher.schemas import OtpReport
+from dispatcher.sealing import Sealer
+from dispatcher.store import record
+from dispatcher.store.connection import Connected, redis_errors
+from dispatcher.store.record import Field, NewOtp
+from dispatcher.store.scripts import load
+
+_RESEND_REFUSALS = {
+    "EXPIRED": ("OTP_EXPIRED", "The OTP has expired; send a new one."),
+    "VERIFIED": ("OTP_ALREADY_VERIFIED", "The OTP has already been verified."),
+    "LIMIT": ("RESEND_LIMIT_REACHED", "The OTP was resent as many times as its retry_count allows."),
+    "TOO_SOON": ("RESEND_TOO_SOON", "Wait retry_delay seconds after the last send before asking again."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Resent:
+    resend_count: int
+    expires_at: float
+    job_seq: int
+    """The send job to queue for the new send (older jobs of this OTP are now stale)."""
+
+
+class ProducerOperations(Connected):
+    """Records OTPs as the API accepts them, counts resends, and reports."""
+
+    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int) -> None:
+        super().__init__(redis, sealer, grace)
+        self._create = load(redis, "create")
+        self._resend = load(redis, "resend")
+
+    async def create(self, otp: NewOtp) -> float:
+        """Record a new OTP awaiting its first send; returns when it expires (epoch seconds)."""
+        fields = record.encode(otp, self._sealer)
+        ttl = otp.spec.expiry + self._grace
+        args: list[EncodableT] = [ttl, *(item for pair in fields.items() for item in pair)]
+        async with redis_errors():
+            await self._create(keys=[record_key(otp.otp_id)], args=args)
+        return float(fields[Field.EXPIRES_AT])
+
+    async def discard(self, otp_id: str) -> None:
+        """Forget an OTP whose send job could not be queued (the caller was told it failed)."""
+        async with redis_errors():
+            await self._redis.delete(record_key(otp_id), attempts_key(otp_id))
+
+    async def resend(self, otp_id: str, now: float) -> Resent:
+        """Count one more send if the OTP's resend rules allow it; else ``ResendRefused`` or ``UnknownOtp``."""
+        async with redis_errors():
+            answer = await self._resend(keys=[record_key(otp_id)], args=[now])
+        if answer[0] == "UNKNOWN":
+            raise UnknownOtp("No OTP exists with this otp_id.")
+        if answer[0] != "OK":
+            code, message = _RESEND_REFUSALS[answer[0]]
+            raise ResendRefused(message, code=code)
+        return Resent(resend_count=int(answer[1]), expires_at=float(answer[2]), job_seq=int(answer[3]))
+
+    async def recipient_of(self, otp_id: str) -> tuple[str, str]:
+        """The blinded number and the number range of an OTP (for the limits a resend counts against)."""
+        async with redis_errors():
+            index, prefix = await self._redis.hmget(record_key(otp_id), [Field.RECIPIENT_INDEX, Field.PREFIX])
+        if index is None:
+            raise UnknownOtp("No OTP exists with this otp_id.")
+        return str(index), str(prefix)
+
+    async def report(self, otp_id: str, now: float) -> OtpReport:
+        """The OTP's status and every delivery attempt, for the status endpoint."""
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(record_key(otp_id))
+            pipe.lrange(attempts_key(otp_id), 0, -1)
+            fields, attempts = await pipe.execute()
+        if not fields:
+            raise UnknownOtp("No OTP exists with this otp_id.")
+        return record.report(otp_id, cast("dict[str, str]", fields), attempts, now)
+
+    async def queue_depths(self, queues: tuple[str, ...]) -> dict[str, int]:
+        """Length of each Celery queue's list (kombu's Redis transport keeps a queue as one list)."""
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.llen(queue)
+            lengths = await pipe.execute()
+        return dict(zip(queues, (int(length) for length in lengths), strict=True))
+
+    async def ping(self) -> None:
+        async with redis_errors():
+            await self._redis.ping()

@@ -1,0 +1,173 @@
+"""The OTP record: its hash's fields, named once here, and the codec between the hash and what callers use.
+
+One OTP is one hash (``otp:<id>``) and one list of attempts (``otp:<id>:attempts``), both expiring a grace
+period after the code does. The ``OtpSpec`` is sealed whole in one field (number, message and postback
+URLs must never be read at rest); the rest is plain bookkeeping, with the copies of the spec's numbers the
+Lua scripts enforce (resend rules, attempt budget) and the masked number, blinded number and number range
+that reports and guards need. The code itself is never stored, only its keyed hash. Python code names the
+fields as ``Field.STATUS``; Lua scripts as ``F.status`` (``scripts.py`` builds ``F`` from ``Field``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum, auto
+
+from redis.typing import EncodableT
+
+from dispatcher.schemas import Attempt, OtpReport, OtpStatus
+from dispatcher.sealing import Sealer
+from vendors import OtpSpec
+from vendors.phone import mask_number
+
+FIRST_JOB = 1
+"""The job number of an OTP's first send job."""
+
+
+class Field(StrEnum):
+    """The fields of an OTP record's hash (each one's name, lower-cased, is its name in Redis)."""
+
+    STATUS = auto()
+    SPEC = auto()
+    """The ``OtpSpec``, sealed."""
+    RECIPIENT_MASK = auto()
+    RECIPIENT_INDEX = auto()
+    """The number's keyed hash, for per-number limits."""
+    PREFIX = auto()
+    """The number's range (leading digits), for the SMS-pumping guard."""
+    CREATED_AT = auto()
+    EXPIRES_AT = auto()
+    LAST_SEND_AT = auto()
+    RESEND_DELAY = auto()
+    RESEND_LIMIT = auto()
+    RESEND_COUNT = auto()
+    MAX_ATTEMPTS = auto()
+    VERIFY_ATTEMPTS = auto()
+    VERIFIED_AT = auto()
+    SEND_SEQ = auto()
+    """The current send: 1, and one more for each resend."""
+    DELIVERED_SEQ = auto()
+    """The latest send delivered (0: none yet)."""
+    JOB_SEQ = auto()
+    """The newest send job of the OTP; runs of older jobs do nothing."""
+    RUNNING = auto()
+    """1 while a run holds (or held, if it died) the lease."""
+    CRASHES = auto()
+    ROUTE_FIRST = auto()
+    """The vendor that delivered the previous send, tried first by this one."""
+    CHAIN_POS = auto()
+    VENDOR_TRIES = auto()
+    DELIVERED_BY = auto()
+    VENDOR = auto()
+    """The latest vendor that delivered a code it checks itself, and its reference for it."""
+    REFERENCE = auto()
+    CODE_HASHES = auto()
+    FAILURE = auto()
+
+
+@dataclass(frozen=True, slots=True)
+class NewOtp:
+    """An OTP just accepted: its spec and where its number counts against the guards' limits."""
+
+    otp_id: str
+    spec: OtpSpec
+    recipient_index: str
+    prefix: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """What a worker needs to deliver the current send of one OTP."""
+
+    otp_id: str
+    spec: OtpSpec
+    expires_at: float
+    send_seq: int
+    delivered_seq: int
+    status: OtpStatus
+    route_first: str
+    chain_pos: int
+    vendor_tries: int
+    vendor: str
+    reference: str
+
+
+def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
+    """The hash of an OTP awaiting its first send."""
+    spec = otp.spec
+    return {
+        Field.STATUS: OtpStatus.OPEN.value,
+        Field.SPEC: sealer.seal(spec.model_dump(mode="json")),
+        Field.RECIPIENT_MASK: mask_number(spec.recipient),
+        Field.RECIPIENT_INDEX: otp.recipient_index,
+        Field.PREFIX: otp.prefix,
+        Field.CREATED_AT: otp.created_at,
+        Field.EXPIRES_AT: otp.created_at + spec.expiry,
+        Field.LAST_SEND_AT: otp.created_at,
+        Field.RESEND_DELAY: spec.resend_delay,
+        Field.RESEND_LIMIT: spec.resend_limit,
+        Field.RESEND_COUNT: 0,
+        Field.MAX_ATTEMPTS: spec.max_wrong_attempts,
+        Field.VERIFY_ATTEMPTS: 0,
+        Field.SEND_SEQ: 1,
+        Field.DELIVERED_SEQ: 0,
+        Field.JOB_SEQ: FIRST_JOB,
+        Field.RUNNING: 0,
+        Field.CRASHES: 0,
+        Field.ROUTE_FIRST: "",
+        Field.CHAIN_POS: 0,
+        Field.VENDOR_TRIES: 0,
+        Field.DELIVERED_BY: "",
+        Field.VENDOR: "",
+        Field.REFERENCE: "",
+        Field.CODE_HASHES: "",
+        Field.FAILURE: "",
+    }
+
+
+def delivery_state(otp_id: str, record: Mapping[str, str], sealer: Sealer) -> DeliveryState:
+    """The record as a worker delivers it, its spec unsealed."""
+    return DeliveryState(
+        otp_id=otp_id,
+        spec=OtpSpec.model_validate(sealer.open(record[Field.SPEC])),
+        expires_at=float(record[Field.EXPIRES_AT]),
+        send_seq=int(record[Field.SEND_SEQ]),
+        delivered_seq=int(record[Field.DELIVERED_SEQ]),
+        status=OtpStatus(record[Field.STATUS]),
+        route_first=record[Field.ROUTE_FIRST],
+        chain_pos=int(record[Field.CHAIN_POS]),
+        vendor_tries=int(record[Field.VENDOR_TRIES]),
+        vendor=record[Field.VENDOR],
+        reference=record[Field.REFERENCE],
+    )
+
+
+def report(otp_id: str, record: Mapping[str, str], attempts: list[str], now: float) -> OtpReport:
+    """The record and its attempt log as the status endpoint shows them (the number masked)."""
+    expires_at = float(record[Field.EXPIRES_AT])
+    return OtpReport(
+        otp_id=otp_id,
+        status=_status(record[Field.STATUS], expires_at, now),
+        recipient=record[Field.RECIPIENT_MASK],
+        created_at=_time(float(record[Field.CREATED_AT])),
+        expires_at=_time(expires_at),
+        expiry=max(0, int(expires_at - now)),
+        resend_count=int(record[Field.RESEND_COUNT]),
+        delivered_by=record[Field.DELIVERED_BY] or None,
+        failure_reason=record[Field.FAILURE] or None,
+        attempts=[Attempt.model_validate_json(item) for item in attempts],
+    )
+
+
+def _status(stored: str, expires_at: float, now: float) -> OtpStatus:
+    status = OtpStatus(stored)
+    if status is OtpStatus.OPEN and now >= expires_at:
+        return OtpStatus.EXPIRED
+    return status
+
+
+def _time(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)

@@ -1,0 +1,34 @@
+"""Loads the store's Lua scripts (``lua/<name>.lua``) behind the record's field names, once per store.
+
+A script runs after a prelude: ``F``, the table of the record's field names built from ``record.Field``
+(reading a name not declared there raises an error rather than giving nil), then every shared function
+of ``lua/shared/`` (``end_run``, ``push_attempt``). Scripts name fields ``F.status``, never ``'status'``,
+so a field renamed in ``record.py`` cannot leave a script behind.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from dispatcher.store.record import Field
+
+LUA = resources.files("dispatcher.store") / "lua"
+FIELDS = (
+    "local F = setmetatable({"
+    + ", ".join(f"{field}='{field}'" for field in Field)
+    + "}, {__index = function(_, name) error('no OTP record field ' .. name) end})\n"
+)
+SHARED = "".join(path.read_text() for path in sorted((LUA / "shared").iterdir(), key=lambda path: path.name))
+
+
+def record_script(redis: aioredis.Redis, source: str) -> AsyncScript:
+    """A Lua script over OTP records: ``source`` runs with ``F``, the record's field names, in scope."""
+    return redis.register_script(FIELDS + source)
+
+
+def load(redis: aioredis.Redis, name: str) -> AsyncScript:
+    """The store's script ``lua/<name>.lua``, with the shared functions."""
+    return record_script(redis, SHARED + (LUA / f"{name}.lua").read_text())
