@@ -53,3 +53,8 @@ def in_flight_key(recipient_index: str) -> str:
 def idempotency_key(caller: str, key: str) -> str:
     """The remembered answer to one Idempotency-Key of one caller."""
     return f"{KEY_PREFIX}idem:{caller}:{key}"
+
+
+def check_key(otp_id: str, code_digest: str) -> str:
+    """Present while one request asks the vendor about this code (its keyed hash) of this OTP; the others wait."""
+    return f"{KEY_PREFIX}{otp_id}:check:{code_digest}"

@@ -2,11 +2,13 @@
 
 send → record in Redis → queue a job carrying only the otp_id; resend → count it → queue again;
 verify → reserve an attempt atomically → check the code (locally against its keyed hash, or with the
-vendor that generated and delivered it) → settle atomically; report → state and attempt log.
+vendor that generated and delivered it, one vendor call per OTP and code however many ask at once) →
+settle atomically; report → state and attempt log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -28,13 +30,20 @@ from dispatcher.schemas import (
     SendOtpResponse,
     VerifyOtpRequest,
     VerifyOtpResponse,
+    VerifyStatus,
 )
 from dispatcher.sealing import Sealer
-from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, connect
+from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, VerifyTicket, connect
 from vendors import CodeChecker, ProviderError, phone
 
 ANONYMOUS = Caller()
 """A caller without token or address: the Python client, limited per number and range only."""
+CHECK_MARGIN = 1.0
+"""Seconds a vendor check stays marked in flight beyond the longest vendor timeout (then another caller may
+lead a check of the same code); concurrent callers of the same code wait as long for its answer."""
+CHECK_POLL_FIRST = 0.005
+CHECK_POLL_LAST = 0.05
+"""A caller waiting on another's vendor check of its code asks the store again after 5 ms, doubling to 50 ms."""
 
 
 class OtpService:
@@ -55,6 +64,7 @@ class OtpService:
         self._checker = checker
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self._postbacks = bool(settings.postback_secret.get_secret_value())
+        self._check_ttl = max((provider.timeout for provider in settings.providers), default=0.0) + CHECK_MARGIN
 
     @classmethod
     def connect(cls, settings: Settings) -> OtpService:
@@ -119,17 +129,29 @@ class OtpService:
         )
 
     async def verify(self, request: VerifyOtpRequest) -> VerifyOtpResponse:
-        otp_id = request.otp_id
-        digest = codes.digest(self._code_key, otp_id, request.otp_code)
-        ticket = await self._store.verify(otp_id, digest, time.time())
-        if ticket.decided is not None:
-            return VerifyOtpResponse(status=ticket.decided)
+        """Check a code; concurrent verifies of one vendor-checked code share one vendor call (the first
+        leads it, the others ask the store again until it settles, ``CHECK_POLL_FIRST`` to ``_LAST`` apart)."""
+        otp_id, code = request.otp_id, codes.normalise(request.otp_code)
+        digest = codes.digest(self._code_key, otp_id, code)
+        deadline, pause = time.monotonic() + self._check_ttl, CHECK_POLL_FIRST
+        while True:
+            ticket = await self._store.verify(otp_id, digest, time.time(), self._check_ttl)
+            if ticket.decided is not None:
+                return VerifyOtpResponse(status=ticket.decided)
+            if not ticket.waiting:
+                return VerifyOtpResponse(status=await self._vendor_verify(otp_id, digest, ticket, code))
+            if time.monotonic() >= deadline:
+                raise VendorCheckUnavailable("The vendor that sent this code is still checking it; try again.")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, CHECK_POLL_LAST)
+
+    async def _vendor_verify(self, otp_id: str, digest: str, ticket: VerifyTicket, code: str) -> VerifyStatus:
         try:
-            approved = await self._vendor_check(ticket.vendor, ticket.reference, request.otp_code)
+            approved = await self._vendor_check(ticket.vendor, ticket.reference, code)
         except DispatcherError:
-            await self._store.refund_verify(otp_id)
+            await self._store.refund_verify(otp_id, digest, ticket)
             raise
-        return VerifyOtpResponse(status=await self._store.settle_vendor_verify(otp_id, approved, time.time()))
+        return await self._store.settle_vendor_verify(otp_id, digest, ticket, approved, time.time())
 
     async def queue_depths(self) -> dict[str, int]:
         """Jobs waiting in each queue (the broker is this Redis)."""

@@ -141,6 +141,14 @@ class Api:
         assert report["delivered_by"] == "console", report
         return otp_id, (await self.inbox(recipient))["code"]
 
+    async def d7_otp(self) -> tuple[str, str]:
+        """An OTP delivered by D7, which generated its code and checks it; with the code the phone got."""
+        recipient = random_number()
+        otp_id = await self.send(recipient=recipient)
+        report = await self.delivered(otp_id)
+        assert report["delivered_by"] == "d7", report
+        return otp_id, (await self.inbox(recipient))["code"]
+
     async def calls(self) -> dict[str, dict[str, int]]:
         async with self.session.get(f"{self.stack.sandbox_url}/_sandbox/calls") as response:
             return dict(await response.json())

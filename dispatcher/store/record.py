@@ -65,6 +65,9 @@ class Field(StrEnum):
     REFERENCE = auto()
     CODE_HASHES = auto()
     FAILURE = auto()
+    WRONG_CODES = auto()
+    """Codes the vendor judged wrong, each a hash of the reference and the code's keyed hash (comma-separated;
+    at most one per attempt spent), so the same wrong code again fails without another attempt or vendor call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,7 @@ def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
         Field.REFERENCE: "",
         Field.CODE_HASHES: "",
         Field.FAILURE: "",
+        Field.WRONG_CODES: "",
     }
 
 

@@ -3,28 +3,50 @@
 A code the dispatcher generated is checked here, against the keyed hashes the record keeps (compared in
 constant time inside ``lua/verify.lua``); a code a vendor generated is checked by that vendor, between
 a reserved attempt (``verify``) and its outcome (``settle_vendor_verify`` or ``refund_verify``).
+
+A vendor check is single flight per OTP and code: the call that reserves the attempt leads it (a key,
+``check_key``, marks it in flight for a little longer than the vendor may take); a concurrent call with the
+same code reserves nothing and is told to wait, then asks again until the leader has settled (the OTP is
+verified, or the code was judged wrong), given up (refunded: the next caller leads) or vanished (the key
+expired: likewise). A code the vendor judged wrong is remembered for the OTP and the vendor's reference, so
+it fails again without costing an attempt or a vendor call: the budget counts distinct wrong codes.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from dispatcher.constants import record_key
+from dispatcher.constants import check_key, record_key
 from dispatcher.schemas import VerifyStatus
 from dispatcher.sealing import Sealer
 from dispatcher.store.connection import Connected, redis_errors
 from dispatcher.store.scripts import load
 
+DEFAULT_CHECK_TTL = 6.0
+"""Seconds a vendor check stays marked in flight unless the caller says otherwise (the default vendor
+timeout, 5 s, and a second)."""
+
 
 @dataclass(frozen=True, slots=True)
 class VerifyTicket:
-    """A decided status, or the vendor to ask (an attempt is reserved for it)."""
+    """A decided status; or the vendor to ask (an attempt is reserved and ``check`` names this call's lead of
+    the vendor check); or neither (``waiting``): another call is asking the vendor about this code."""
 
     decided: VerifyStatus | None
     vendor: str = ""
     reference: str = ""
+    check: str = ""
+
+    @property
+    def waiting(self) -> bool:
+        """True while another call checks the same code with the vendor: ask again shortly."""
+        return self.decided is None and not self.vendor
+
+
+WAIT = VerifyTicket(decided=None)
 
 
 class VerificationOperations(Connected):
@@ -36,27 +58,44 @@ class VerificationOperations(Connected):
         self._verify_settle = load(redis, "verify_settle")
         self._verify_refund = load(redis, "verify_refund")
 
-    async def verify(self, otp_id: str, code_digest: str, now: float) -> VerifyTicket:
+    async def verify(
+        self, otp_id: str, code_digest: str, now: float, check_ttl: float = DEFAULT_CHECK_TTL
+    ) -> VerifyTicket:
         """Evaluate one code, atomically and within the OTP's attempt budget.
 
         The digest is compared in constant time with the keyed hash of every code the dispatcher
         generated for this OTP. If none matches and the latest delivery was by a vendor that checks
-        its own codes, one attempt is reserved and that vendor's reference returned: the caller asks
-        the vendor, then calls ``settle_vendor_verify``. An unknown id fails like a wrong code.
+        its own codes: a code that vendor already judged wrong fails at no cost; one being checked by
+        another call waits (``WAIT``); otherwise one attempt is reserved, the check marked in flight for
+        ``check_ttl`` seconds, and the vendor's reference returned: the caller asks the vendor, then calls
+        ``settle_vendor_verify`` (or ``refund_verify``) with the ticket. An unknown id fails like a wrong code.
         """
+        lead = secrets.token_hex(8)
         async with redis_errors():
-            answer = await self._verify(keys=[record_key(otp_id)], args=[now, code_digest])
+            answer = await self._verify(
+                keys=[record_key(otp_id), check_key(otp_id, code_digest)],
+                args=[now, code_digest, lead, max(1, int(check_ttl * 1000))],
+            )
         if answer[0] == "VENDOR":
-            return VerifyTicket(decided=None, vendor=answer[1], reference=answer[2])
+            return VerifyTicket(decided=None, vendor=answer[1], reference=answer[2], check=lead)
+        if answer[0] == "WAIT":
+            return WAIT
         return VerifyTicket(decided=VerifyStatus(answer[0]))
 
-    async def settle_vendor_verify(self, otp_id: str, approved: bool, now: float) -> VerifyStatus:
-        """Record the vendor's answer: of all concurrent approved codes exactly one is APPROVED."""
+    async def settle_vendor_verify(
+        self, otp_id: str, code_digest: str, ticket: VerifyTicket, approved: bool, now: float
+    ) -> VerifyStatus:
+        """Record the vendor's answer to the check ``ticket`` leads: of all concurrent approved codes exactly
+        one is APPROVED; a refused code is remembered as wrong (for the ticket's reference)."""
         async with redis_errors():
-            answer = await self._verify_settle(keys=[record_key(otp_id)], args=[int(approved), now])
+            answer = await self._verify_settle(
+                keys=[record_key(otp_id), check_key(otp_id, code_digest)],
+                args=[int(approved), now, ticket.check, ticket.reference, code_digest],
+            )
         return VerifyStatus(answer)
 
-    async def refund_verify(self, otp_id: str) -> None:
-        """Give back an attempt whose code could not be evaluated (the vendor did not answer)."""
+    async def refund_verify(self, otp_id: str, code_digest: str, ticket: VerifyTicket) -> None:
+        """Give back an attempt whose code could not be evaluated (the vendor did not answer), and end the
+        check ``ticket`` leads, so the next call with this code leads one."""
         async with redis_errors():
-            await self._verify_refund(keys=[record_key(otp_id)])
+            await self._verify_refund(keys=[record_key(otp_id), check_key(otp_id, code_digest)], args=[ticket.check])

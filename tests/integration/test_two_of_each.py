@@ -55,6 +55,19 @@ async def test_of_correct_verifies_through_two_apis_exactly_one_is_approved(twin
     assert sorted(answers) == ["ALREADY_VERIFIED"] * 19 + ["APPROVED"]
 
 
+async def test_of_correct_d7_verifies_through_two_apis_one_is_approved_after_one_d7_check(
+    twins: tuple[Api, Api],
+) -> None:
+    first, second = twins
+    otp_id, code = await first.d7_otp()  # a code D7 generated, checked by D7
+    await first.fault("d7", latency_ms=300)  # every verify arrives while the first check is in flight
+
+    answers = await asyncio.gather(*((first if i % 2 else second).verify(otp_id, code) for i in range(50)))
+
+    assert sorted(answers) == ["ALREADY_VERIFIED"] * 49 + ["APPROVED"]
+    assert (await first.calls())["d7"]["verify-otp"] == 1
+
+
 async def test_guesses_through_two_apis_share_one_budget(twins: tuple[Api, Api]) -> None:
     first, second = twins
     otp_id, code = await first.console_otp()  # a code the dispatcher generated, checked in Redis

@@ -1,7 +1,16 @@
--- KEYS: record. ARGV: 1 if the vendor approved the code, now.
+-- KEYS: record, the vendor check of the code (check_key). ARGV: 1 if the vendor approved the code, now, the
+-- check's token, the reference the vendor checked it against, the code's digest.
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 local status = redis.call('HGET', KEYS[1], F.status)
+if not status then return 'FAILED' end
 if status == 'VERIFIED' then return 'ALREADY_VERIFIED' end
-if ARGV[1] ~= '1' or status ~= 'OPEN' then return 'FAILED' end
+if ARGV[1] ~= '1' then
+  local wrong = redis.call('HGET', KEYS[1], F.wrong_codes) or ''
+  local judged = redis.sha1hex(ARGV[4] .. '\0' .. ARGV[5])
+  redis.call('HSET', KEYS[1], F.wrong_codes, wrong == '' and judged or wrong .. ',' .. judged)
+  return 'FAILED'
+end
+if status ~= 'OPEN' then return 'FAILED' end
 redis.call('HSET', KEYS[1], F.status, 'VERIFIED', F.verified_at, ARGV[2])
 redis.call('HINCRBY', KEYS[1], F.verify_attempts, -1)
 return 'APPROVED'

@@ -6,7 +6,7 @@ import redis
 
 from dispatcher import codes
 from dispatcher.schemas import OtpStatus, VerifyStatus
-from dispatcher.store import OtpStore
+from dispatcher.store import OtpStore, VerifyTicket
 from tests.dispatcher.store.otps import (
     KEY,
     NOW,
@@ -16,6 +16,7 @@ from tests.dispatcher.store.otps import (
     new_otp,
     verify,
 )
+from tests.support import wait_for
 
 
 async def test_the_right_code_is_approved_once_then_already_verified(store: OtpStore) -> None:
@@ -78,40 +79,134 @@ async def test_a_vendor_code_reserves_an_attempt_and_returns_the_vendor_referenc
     assert (ticket.decided, ticket.vendor, ticket.reference) == (None, "d7", "d7-ref")
 
 
-async def test_concurrent_vendor_checks_reserve_at_most_max_attempts(store: OtpStore) -> None:
+async def test_concurrent_vendor_checks_of_distinct_codes_reserve_at_most_max_attempts(store: OtpStore) -> None:
     otp_id = await delivered_by_vendor(store)
 
-    tickets = await asyncio.gather(*(store.verify(otp_id, "digest", NOW) for _ in range(100)))
+    tickets = await asyncio.gather(*(store.verify(otp_id, f"digest-{i}", NOW) for i in range(100)))
 
-    assert sum(ticket.decided is None for ticket in tickets) == 3
+    assert sum(ticket.vendor == "d7" for ticket in tickets) == 3
+    assert sum(ticket.decided == VerifyStatus.FAILED for ticket in tickets) == 97
 
 
 async def test_of_two_vendor_approvals_one_is_approved_and_one_already_verified(store: OtpStore) -> None:
     otp_id = await delivered_by_vendor(store)
-    await store.verify(otp_id, "digest", NOW)
-    await store.verify(otp_id, "digest", NOW)
+    first_ticket = await store.verify(otp_id, "digest-a", NOW)
+    second_ticket = await store.verify(otp_id, "digest-b", NOW)
 
-    first = await store.settle_vendor_verify(otp_id, True, NOW)
-    second = await store.settle_vendor_verify(otp_id, True, NOW)
+    first = await store.settle_vendor_verify(otp_id, "digest-a", first_ticket, True, NOW)
+    second = await store.settle_vendor_verify(otp_id, "digest-b", second_ticket, True, NOW)
 
     assert (first, second) == (VerifyStatus.APPROVED, VerifyStatus.ALREADY_VERIFIED)
 
 
 async def test_a_vendor_refusal_counts_as_a_wrong_code(store: OtpStore) -> None:
     otp_id = await delivered_by_vendor(store, max_wrong_attempts=1)
-    await store.verify(otp_id, "digest", NOW)
+    ticket = await store.verify(otp_id, "digest", NOW)
 
-    assert await store.settle_vendor_verify(otp_id, False, NOW) == VerifyStatus.FAILED
-    assert (await store.verify(otp_id, "digest", NOW)).decided == VerifyStatus.FAILED
+    assert await store.settle_vendor_verify(otp_id, "digest", ticket, False, NOW) == VerifyStatus.FAILED
+    assert (await store.verify(otp_id, "other-digest", NOW)).decided == VerifyStatus.FAILED
 
 
 async def test_a_refunded_attempt_can_be_used_again(store: OtpStore) -> None:
     otp_id = await delivered_by_vendor(store, max_wrong_attempts=1)
+    ticket = await store.verify(otp_id, "digest", NOW)
+
+    await store.refund_verify(otp_id, "digest", ticket)
+
+    assert (await store.verify(otp_id, "other-digest", NOW)).vendor == "d7"
+
+
+async def test_a_code_being_checked_makes_the_same_code_wait_without_reserving_an_attempt(
+    store: OtpStore, redis_client: redis.Redis
+) -> None:
+    otp_id = await delivered_by_vendor(store)
     await store.verify(otp_id, "digest", NOW)
 
-    await store.refund_verify(otp_id)
+    ticket = await store.verify(otp_id, "digest", NOW)
 
-    assert (await store.verify(otp_id, "digest", NOW)).decided is None
+    assert ticket.waiting
+    assert redis_client.hget(f"otp:{otp_id}", "verify_attempts") == "1"
+
+
+async def test_a_code_being_checked_with_the_last_attempt_makes_the_same_code_wait_not_fail(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store, max_wrong_attempts=1)
+    await store.verify(otp_id, "digest", NOW)
+
+    assert (await store.verify(otp_id, "digest", NOW)).waiting
+
+
+async def test_while_a_code_is_checked_a_distinct_code_reserves_its_own_attempt(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store)
+    await store.verify(otp_id, "digest", NOW)
+
+    assert (await store.verify(otp_id, "other-digest", NOW)).vendor == "d7"
+
+
+async def test_a_code_the_vendor_judged_wrong_fails_again_without_an_attempt_or_a_vendor_check(
+    store: OtpStore, redis_client: redis.Redis
+) -> None:
+    otp_id = await delivered_by_vendor(store)
+    ticket = await store.verify(otp_id, "digest", NOW)
+    await store.settle_vendor_verify(otp_id, "digest", ticket, False, NOW)
+
+    again = [await store.verify(otp_id, "digest", NOW) for _ in range(5)]
+
+    assert [ticket.decided for ticket in again] == [VerifyStatus.FAILED] * 5
+    assert redis_client.hget(f"otp:{otp_id}", "verify_attempts") == "1"
+
+
+async def test_after_the_vendor_approves_a_code_the_same_code_is_already_verified(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store)
+    ticket = await store.verify(otp_id, "digest", NOW)
+    await store.settle_vendor_verify(otp_id, "digest", ticket, True, NOW)
+
+    assert (await store.verify(otp_id, "digest", NOW)).decided == VerifyStatus.ALREADY_VERIFIED
+
+
+async def test_after_a_refund_the_next_verify_of_the_code_leads_a_new_check(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store)
+    ticket = await store.verify(otp_id, "digest", NOW)
+
+    await store.refund_verify(otp_id, "digest", ticket)
+
+    assert (await store.verify(otp_id, "digest", NOW)).vendor == "d7"
+
+
+async def test_a_check_whose_leader_vanished_is_led_again_once_it_expires(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store)
+    await store.verify(otp_id, "digest", NOW, check_ttl=0.05)
+
+    async def led() -> VerifyTicket | None:
+        ticket = await store.verify(otp_id, "digest", NOW)
+        return ticket if not ticket.waiting else None
+
+    assert (await wait_for(led, within=2.0)).vendor == "d7"
+
+
+async def test_a_late_refund_leaves_the_newer_check_of_the_code_in_flight(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store)
+    stale = await store.verify(otp_id, "digest", NOW, check_ttl=0.05)
+
+    async def led() -> VerifyTicket | None:
+        ticket = await store.verify(otp_id, "digest", NOW)
+        return ticket if not ticket.waiting else None
+
+    await wait_for(led, within=2.0)
+    await store.refund_verify(otp_id, "digest", stale)
+
+    assert (await store.verify(otp_id, "digest", NOW)).waiting
+
+
+async def test_a_code_judged_wrong_goes_to_the_vendor_again_after_a_new_vendor_delivery(store: OtpStore) -> None:
+    otp_id = await delivered_by_vendor(store, resend_delay=0)
+    ticket = await store.verify(otp_id, "digest", NOW)
+    await store.settle_vendor_verify(otp_id, "digest", ticket, False, NOW)
+    await store.resend(otp_id, NOW)
+    await store.mark_delivered(otp_id, 2, "d7-ref-2", attempt("d7", send_number=2))
+
+    again = await store.verify(otp_id, "digest", NOW)
+
+    assert (again.vendor, again.reference) == ("d7", "d7-ref-2")
 
 
 async def test_a_code_checked_before_any_delivery_fails_and_counts(store: OtpStore) -> None:
