@@ -65,6 +65,11 @@ class Field(StrEnum):
     REFERENCE = auto()
     CODE_HASHES = auto()
     FAILURE = auto()
+    QUEUED_AT = auto()
+    """When the newest job of the OTP was queued (or is due, for a retry): the sweeper's backlog rule."""
+    POSTBACKS = auto()
+    """The events a postback is owed for (``DELIVERED``, ``FAILED``: those the spec has a URL for)."""
+    POSTBACK_TRIES = auto()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,11 @@ def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
         Field.REFERENCE: "",
         Field.CODE_HASHES: "",
         Field.FAILURE: "",
+        Field.QUEUED_AT: otp.created_at,
+        Field.POSTBACKS: ",".join(
+            event for event, url in (("DELIVERED", spec.success_url), ("FAILED", spec.failure_url)) if url
+        ),
+        Field.POSTBACK_TRIES: 0,
     }
 
 
