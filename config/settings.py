@@ -61,6 +61,7 @@ DEFAULT_BREAKER_WINDOW = 60.0
 DEFAULT_BREAKER_MIN_CALLS = 10
 DEFAULT_BREAKER_COOLDOWN = 30.0
 DEFAULT_VISIBILITY_TIMEOUT = 120
+DEFAULT_SWEEP_INTERVAL = 2.0
 DEFAULT_BUSY_RETRY_DELAY = 2.0
 DEFAULT_ERROR_RETRY_DELAY = 5.0
 DEFAULT_POSTBACK_RETRY_DELAY = 10.0
@@ -246,6 +247,9 @@ class Settings(BaseSettings):
     """Seconds after which a job a worker took but never acknowledged (the worker was killed) is handed
     out again. Short is safe: a job handed out twice runs once (the store's job numbers). It must exceed
     the delivery lease and every retry delay (checked at start-up: ``_timeouts_nest``)."""
+    sweep_interval: float = Field(DEFAULT_SWEEP_INTERVAL, gt=0, le=60)
+    """Seconds between two sweeps for lost jobs (one worker process sweeps at a time); a job lost by the
+    broker is queued again at most two intervals after it was due."""
     busy_retry_delay: float = Field(DEFAULT_BUSY_RETRY_DELAY, gt=0, le=3600)
     """Seconds before a send job looks again at an OTP another worker is sending."""
     error_retry_delay: float = Field(DEFAULT_ERROR_RETRY_DELAY, gt=0, le=3600)
@@ -364,6 +368,7 @@ def nesting_problem(settings: Settings) -> tuple[str, str, str] | None:
     delays = [(f"OTP_PROVIDERS[{p.name}].retry_delay_max", p.retry_delay_max) for p in settings.enabled_providers]
     delays += [
         ("OTP_BUSY_RETRY_DELAY", settings.busy_retry_delay),
+        ("OTP_SWEEP_INTERVAL", settings.sweep_interval),
         ("OTP_ERROR_RETRY_DELAY", settings.error_retry_delay),
         ("OTP_POSTBACK_RETRY_DELAY_MAX", settings.postback_retry_delay_max),
     ]

@@ -11,6 +11,13 @@ KEY_PREFIX = "otp:"
 """Every key the dispatcher writes starts with this; the broker's own keys do not."""
 
 
+DUE_KEY = f"{KEY_PREFIX}due"
+"""The due index: every OTP whose current send is not final, scored by the time a run must have taken its job
+by (the sweeper queues again the jobs that were lost). An otp_id never reads ``due`` (ids are hex and dashes)."""
+POSTBACKS_DUE_KEY = f"{KEY_PREFIX}postbacks-due"
+"""Postbacks owed (``<otp_id>:<event>``), scored by when they are due (sent again by the sweeper)."""
+SWEEPER_KEY = f"{KEY_PREFIX}sweeper"
+"""Held by the worker process sweeping now, so one sweeps at a time."""
 RECORD_PREFIX = KEY_PREFIX
 """An OTP's record is this prefix and its otp_id (a script that finds an OTP by id builds the key so)."""
 

@@ -73,7 +73,7 @@ class OtpService:
         assert settings.redis_url is not None
         redis = connect(settings.redis_url, settings.redis_timeout)
         sealer = Sealer(settings.secret_key.get_secret_value())
-        store = OtpStore(redis, sealer, settings.policy.record_grace)
+        store = OtpStore(redis, sealer, settings.policy.record_grace, settings.sweep_interval)
         guards = Guards(redis, sealer, settings.limits)
         return cls(settings, store, guards, JobQueue(settings, settings.redis_url), CodeChecker(settings))
 

@@ -35,6 +35,8 @@ WAIT_TIMEOUT = 15.0
 CODE_VENDORS = ("d7", "octopush", "messagecentral")
 FLOWER_PASSWORD = "flower-test-password"
 FLOWER_AUTH = {"Authorization": "Basic " + base64.b64encode(f"admin:{FLOWER_PASSWORD}".encode()).decode()}
+TEST_SWEEP_INTERVAL = "0.5"
+"""Seconds between sweeps for lost jobs in the test stacks (2 by default)."""
 FAST_RETRY = {"timeout": 1.0, "attempts": 2, "retry_delay": 0.05, "retry_delay_max": 0.1}
 """Vendor settings small enough that retries and failovers happen in milliseconds."""
 
@@ -238,6 +240,7 @@ def running_stack(redis_url: str, logs: Path, **overrides: str) -> Iterator[Stac
         "OTP_POSTBACK_SECRET": POSTBACK_SECRET,
         "OTP_WORKER_METRICS_PORT": str(metrics_port),
         "OTP_POSTBACK_RETRY_DELAY": "0.05",
+        "OTP_SWEEP_INTERVAL": TEST_SWEEP_INTERVAL,
         "PYTHONUNBUFFERED": "1",
         **overrides,
     }

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import task_received, worker_process_shutdown, worker_ready, worker_shutdown
 
 from config import Settings
 from config.heap import freeze_startup_objects
+from dispatcher.constants import SEND_TASK
 from dispatcher.jobs import celery_config
 from workers.events import EventFlushingConsumer, TaskEvents
 from workers.metrics import serve
 from workers.runtime import close_runtime, current_runtime
-from workers.tasks import register_tasks
+from workers.tasks import Jobs, register_tasks
 
 PREFETCH_MULTIPLIER = 4
 
@@ -32,17 +34,26 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
     )
-    register_tasks(app, settings)
+    jobs = Jobs(app, settings)
+    register_tasks(app, settings, jobs)
 
     def warm_up(**_: Any) -> None:
-        """Open the loop, the vendor session and the Redis pool before the first job, not during it;
-        start the metrics endpoint if one is configured."""
-        current_runtime(settings)
+        """Open the loop, the vendor session and the Redis pool before the first job, not during it; start
+        the sweeper, and the metrics endpoint if one is configured."""
+        current_runtime(settings).start_background(jobs.queue_lost, jobs.queue_postback)
         if settings.worker_metrics_port:
             serve(settings.worker_metrics_port, settings.worker_metrics_host)
         freeze_startup_objects()
 
+    def taken(request: Any, **_: Any) -> None:
+        """The broker handed this worker a send job and will hand it out again if the worker dies: its OTPs
+        are not due (for the sweeper) before the visibility timeout. Not waited for: the consumer goes on."""
+        if request.name == SEND_TASK:
+            otp_ids = [str(otp_id) for otp_id, _ in request.args[0]]
+            current_runtime(settings).postpone(otp_ids, time.time() + settings.visibility_timeout)
+
     worker_ready.connect(warm_up, weak=False)
+    task_received.connect(taken, weak=False)
     worker_process_shutdown.connect(_close_runtime, weak=False)
     worker_shutdown.connect(_close_runtime, weak=False)
     return app

@@ -34,6 +34,8 @@ from workers import routing
 from workers.breaker import CallResult, CircuitBreakers
 from workers.metrics import ATTEMPTS, CIRCUIT_OPEN, FAILOVERS, LATENCY, RETRIES
 
+UNWRITTEN_RETRY = 0.5
+"""Seconds between two tries of the last writes Redis was away for."""
 MAX_RUNS = MAX_REDIS_CONNECTIONS * 3 // 4
 """OTPs one process delivers at once; the others of its batches wait their turn, so the process's Redis
 pool is never exhausted (each run uses one connection at a time)."""
@@ -85,10 +87,27 @@ class Deliverer:
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self._runs = asyncio.Semaphore(MAX_RUNS)
         self._unwritten: dict[str, _LastWrite] = {}
-        """The last writes of runs that Redis was away for, by otp_id: the next run of the OTP here makes
-        them first, so a send the vendor took is recorded (not sent again) and the run is not taken for
-        the run of a dead worker."""
+        """The last writes of runs that Redis was away for, by otp_id: made as soon as Redis answers again
+        (``keep_writing``), or first by the next run of the OTP here, so a send the vendor took is recorded
+        (not sent again) and the run is not taken for the run of a dead worker."""
         self.lease_seconds = settings.delivery_lease
+
+    async def keep_writing(self) -> None:
+        """Make the last writes Redis was away for as soon as it answers again, every ``UNWRITTEN_RETRY``
+        seconds, until cancelled: a delivery the vendor took is recorded before the run's lease runs out,
+        so no other run takes this one for a dead worker's (which would fail over: a second SMS)."""
+        while True:
+            await asyncio.sleep(UNWRITTEN_RETRY)
+            for otp_id in list(self._unwritten):
+                unwritten = self._unwritten.pop(otp_id, None)
+                if unwritten is None:
+                    continue  # the OTP's next run took it meanwhile
+                try:
+                    await unwritten.write()
+                except DispatcherError:
+                    self._unwritten.setdefault(otp_id, unwritten)
+                    break  # Redis is still away
+                log.info("otp %s: its run's last write, missed while Redis was away, is made", otp_id)
 
     async def deliver_all(self, jobs: list[SendJob]) -> list[RetryLater | Finished | BaseException | None]:
         """Run a batch of jobs concurrently; a run that raised gives its exception in its place."""
@@ -163,13 +182,14 @@ class Deliverer:
                 await self._breaker(vendor, CallResult.FAILURE)
                 tries += 1
                 if tries < vendor.attempts:
+                    countdown = backoff(vendor, tries)
                     job_seq = await self._store.save_progress(
-                        state.otp_id, state.send_seq, position, tries, next_job=True, lease=lease
+                        state.otp_id, state.send_seq, position, tries, retry_at=time.time() + countdown, lease=lease
                     )
                     if not job_seq:
                         return None  # a resend replaced this send; its own job carries on
                     RETRIES.labels(vendor.name).inc()
-                    return RetryLater(SendJob(state.otp_id, job_seq), backoff(vendor, tries), state.expires_at)
+                    return RetryLater(SendJob(state.otp_id, job_seq), countdown, state.expires_at)
                 FAILOVERS.labels(vendor.name).inc()
                 position, tries = position + 1, 0
             else:

@@ -3,7 +3,8 @@
 The body is ``schemas.Postback`` (no code, the number not at all). Headers:
 ``X-OTP-Timestamp`` (Unix seconds) and ``X-OTP-Signature: sha256=<hex>``, the HMAC-SHA256 with the
 postback secret of ``<timestamp>.<body>``. Receivers recompute it over the raw body, compare in
-constant time and refuse old timestamps (see README). Retrying is the task's business.
+constant time and refuse old timestamps (see README). A postback owed is kept in Redis with the send's
+outcome until the receiver takes it (``SweepOperations``), so none is lost while Redis or the broker is away.
 """
 
 from __future__ import annotations
@@ -36,8 +37,20 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 class Postbacks:
     def __init__(self, settings: Settings, store: OtpStore, session: aiohttp.ClientSession) -> None:
         self._secret = settings.postback_secret.get_secret_value()
+        self._retry_delay = settings.postback_retry_delay
+        self._retry_delay_max = settings.postback_retry_delay_max
         self._store = store
         self._session = session
+
+    async def deliver(self, otp_id: str, event: PostbackEvent) -> None:
+        """POST the event once. One the receiver took (or with nothing to send) is owed no more; one it did not
+        take is due again after a delay doubling with each try (the sweeper queues it then)."""
+        if await self.post(otp_id, event):
+            await self._store.postback_received(otp_id, event)
+            return
+        tries = await self._store.postback_tries(otp_id)
+        delay = min(self._retry_delay_max, self._retry_delay * 2 ** min(tries - 1, 32))
+        await self._store.postback_later(otp_id, event, delay, time.time())
 
     async def post(self, otp_id: str, event: PostbackEvent) -> bool:
         """POST the event once; True when it needs no retry (received, or nothing to send)."""

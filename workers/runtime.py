@@ -6,27 +6,21 @@ So one process keeps many vendor calls in flight over one ``aiohttp.ClientSessio
 pool, and never starts a loop per task. The runtime is created on first use in each process (so a
 forked child builds its own) and closed when the worker shuts down.
 
-Its ``Outbox`` keeps the jobs the broker could not take (Redis away) and publishes them again from the
-loop, so no pool thread ever waits for the broker to come back.
+The loop also runs the process's ``Sweeper`` (started once the worker is ready), which queues again the
+jobs the broker lost, and the Deliverer's tries of the last writes Redis was away for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import aiohttp
 import uvloop
-from kombu.exceptions import KombuError
-from redis.exceptions import RedisError
 
 from config import Settings
 from dispatcher.sealing import Sealer
@@ -35,16 +29,9 @@ from vendors import Provider, build_providers
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer
 from workers.postbacks import Postbacks
+from workers.sweeper import QueuePostback, QueueSends, Sweeper
 
 MAX_VENDOR_CONNECTIONS = 200
-REPUBLISH_DELAY = 0.1
-"""Seconds before the outbox first tries again to publish the jobs the broker refused..."""
-REPUBLISH_DELAY_MAX = 1.0
-"""...doubling up to this (each try costs one connection attempt while Redis is away)."""
-PUBLISH_ERRORS = (KombuError, RedisError, OSError)
-"""What a publish raises when the broker cannot take the job."""
-
-log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -60,12 +47,13 @@ class Runtime:
         self._thread = threading.Thread(target=self._loop.run_forever, name="otp-runtime", daemon=True)
         self._thread.start()
         redis = connect(settings.redis_url, settings.redis_timeout)
-        self.store = OtpStore(redis, Sealer(settings.secret_key.get_secret_value()), settings.policy.record_grace)
+        sealer = Sealer(settings.secret_key.get_secret_value())
+        self.store = OtpStore(redis, sealer, settings.policy.record_grace, settings.sweep_interval)
         self.breakers = CircuitBreakers(redis)
         self.providers: dict[str, Provider] = self.run(self._open_providers(), timeout=10)
         self.deliverer = Deliverer(settings, self.store, self.breakers, self.providers)
         self.postbacks = Postbacks(settings, self.store, self._session)
-        self.outbox = Outbox(self._loop)
+        self._background: list[concurrent.futures.Future[None]] = []
 
     def run(self, coroutine: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
         """Run ``coroutine`` on the process loop and wait for it; cancelled if ``timeout`` passes first.
@@ -80,8 +68,23 @@ class Runtime:
             future.cancel()
             raise
 
+    def postpone(self, otp_ids: list[str], until: float) -> None:
+        """Make these OTPs not due before ``until`` (a worker took their job), without waiting for Redis."""
+        asyncio.run_coroutine_threadsafe(self.store.postpone(otp_ids, until), self._loop)
+
+    def start_background(self, queue_sends: QueueSends, queue_postback: QueuePostback) -> None:
+        """Run, on this process's loop until the runtime closes, the sweeper (``workers/sweeper.py``) and the
+        Deliverer's tries of the last writes Redis was away for."""
+        settings = self._settings
+        sweeper = Sweeper(self.store, settings.sweep_interval, settings.visibility_timeout, queue_sends, queue_postback)
+        self._background = [
+            asyncio.run_coroutine_threadsafe(sweeper.run(), self._loop),
+            asyncio.run_coroutine_threadsafe(self.deliverer.keep_writing(), self._loop),
+        ]
+
     def close(self) -> None:
-        self.outbox.close()
+        for task in self._background:
+            task.cancel()
         self.run(self._close(), timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
@@ -95,102 +98,6 @@ class Runtime:
     async def _close(self) -> None:
         await self._session.close()
         await self.store.close()
-
-
-@dataclass(frozen=True, slots=True)
-class _Kept:
-    publish: Callable[[], None]
-    expires_at: float
-    what: str
-
-
-class Outbox:
-    """Publishes jobs from pool threads; keeps those the broker cannot take and publishes them again from the
-    process's event loop, ``REPUBLISH_DELAY`` to ``REPUBLISH_DELAY_MAX`` apart, until the broker takes them or
-    they expire.
-
-    A pool thread tries one publish (bounded by the broker's socket timeouts) and moves on whatever happens;
-    while jobs are kept it does not even try (the broker is away), it queues behind them. The tries again
-    run on the outbox's own thread, started by the loop, never on a pool thread. Kept jobs live in this
-    process only: a worker that stops while the broker is away loses them (logged).
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._kept: list[_Kept] = []
-        self._drainer: concurrent.futures.Future[None] | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="otp-outbox")
-
-    @property
-    def kept(self) -> int:
-        """Jobs waiting for the broker."""
-        with self._lock:
-            return len(self._kept)
-
-    def publish(self, publish: Callable[[], None], expires_at: float, what: str) -> bool:
-        """Call ``publish`` now, or keep it for later when the broker cannot take it; True if published now.
-        ``what`` names the job in logs."""
-        kept = _Kept(publish, expires_at, what)
-        with self._lock:
-            if self._kept:
-                self._keep(kept)
-                return False
-        try:
-            publish()
-        except PUBLISH_ERRORS as exc:
-            log.warning("%s: the broker cannot take it (%s); kept in the worker until it can", what, type(exc).__name__)
-            with self._lock:
-                self._keep(kept)
-            return False
-        return True
-
-    def close(self) -> None:
-        with self._lock:
-            lost, self._kept = len(self._kept), []
-            if self._drainer is not None:
-                self._drainer.cancel()
-        if lost:
-            log.error("%d jobs the broker never took are lost with this worker", lost)
-        self._thread.shutdown(wait=False, cancel_futures=True)
-
-    def _keep(self, kept: _Kept) -> None:
-        """Add to the kept jobs (the lock held), and start the loop's tries if none is under way."""
-        self._kept.append(kept)
-        if self._drainer is None:
-            self._drainer = asyncio.run_coroutine_threadsafe(self._drain(), self._loop)
-
-    async def _drain(self) -> None:
-        delay = REPUBLISH_DELAY
-        while True:
-            await asyncio.sleep(delay)
-            if not await self._loop.run_in_executor(self._thread, self._publish_kept):
-                return
-            delay = min(2 * delay, REPUBLISH_DELAY_MAX)
-
-    def _publish_kept(self) -> bool:
-        """Publish the kept jobs in order until the broker refuses one, dropping the expired; whether some
-        are still kept (if not, the drain ends here, under the lock, so the next keep starts another)."""
-        with self._lock:
-            batch, self._kept = self._kept, []
-        left: list[_Kept] = []
-        for kept in batch:
-            if kept.expires_at <= time.time():
-                log.warning("%s: expired while the broker could not take it; dropped", kept.what)
-            elif left:
-                left.append(kept)
-            else:
-                try:
-                    kept.publish()
-                except PUBLISH_ERRORS:
-                    left.append(kept)
-                else:
-                    log.info("%s: published, the broker taking jobs again", kept.what)
-        with self._lock:
-            self._kept[:0] = left
-            if not self._kept:
-                self._drainer = None
-            return bool(self._kept)
 
 
 _lock = threading.Lock()

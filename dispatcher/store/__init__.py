@@ -8,6 +8,7 @@ from dispatcher.store.producer import Resent
 from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
 from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind
 from dispatcher.store.scripts import record_script
+from dispatcher.store.sweeps import Lost
 from dispatcher.store.verification import VerifyTicket
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Claim",
     "ClaimKind",
     "DeliveryState",
+    "Lost",
     "NewOtp",
     "OtpStore",
     "Resent",

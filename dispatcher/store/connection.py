@@ -19,6 +19,11 @@ from dispatcher.sealing import Sealer
 
 MAX_REDIS_CONNECTIONS = 256
 """Connections one process's pool opens at most."""
+DUE_GRACE = 2.0
+"""Seconds a queued job has to be taken by a worker before the sweeper queues it again (by default; the
+dispatcher's processes use ``Settings.sweep_interval``)."""
+POSTBACK_GRACE = 15.0
+"""Seconds an owed postback's job has to be done (its POST takes at most 10) before it is queued again."""
 
 
 def connect(url: str, timeout: float) -> aioredis.Redis:
@@ -53,14 +58,16 @@ async def redis_errors() -> AsyncIterator[None]:
 
 
 class Connected:
-    """The base of each group of operations (``producer``, ``verification``, ``runs``): one Redis client,
+    """The base of each group of operations (``producer``, ``verification``, ``runs``, ``sweeps``): one Redis client,
     the sealer of specs and the grace period records outlive their codes by. Each group loads its own
     scripts in ``__init__`` and passes these on, so ``OtpStore`` can be all three."""
 
-    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int) -> None:
+    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int, due_grace: float = DUE_GRACE) -> None:
         self._redis = redis
         self._sealer = sealer
         self._grace = grace
+        self._due_grace = due_grace
+        """Seconds a queued job has to be taken by a worker before the sweeper queues it again."""
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -1,11 +1,13 @@
-"""``OtpStore``: every operation on OTP records, the producer's, verification's and the worker runs'."""
+"""``OtpStore``: every operation on OTP records, the producer's, verification's, the worker runs' and the
+sweeper's."""
 
 from __future__ import annotations
 
 from dispatcher.store.producer import ProducerOperations
 from dispatcher.store.runs import RunOperations
+from dispatcher.store.sweeps import SweepOperations
 from dispatcher.store.verification import VerificationOperations
 
 
-class OtpStore(ProducerOperations, VerificationOperations, RunOperations):
+class OtpStore(ProducerOperations, VerificationOperations, RunOperations, SweepOperations):
     """All OTP reads and writes over one Redis client. Redis failures surface as ``ServiceUnavailable``."""

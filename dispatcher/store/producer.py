@@ -12,12 +12,12 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-from dispatcher.constants import attempts_key, record_key
+from dispatcher.constants import DUE_KEY, attempts_key, record_key
 from dispatcher.errors import ResendRefused, UnknownOtp
 from dispatcher.schemas import OtpReport
 from dispatcher.sealing import Sealer
 from dispatcher.store import record
-from dispatcher.store.connection import Connected, redis_errors
+from dispatcher.store.connection import DUE_GRACE, Connected, redis_errors
 from dispatcher.store.record import Field, NewOtp
 from dispatcher.store.scripts import load
 
@@ -40,29 +40,33 @@ class Resent:
 class ProducerOperations(Connected):
     """Records OTPs as the API accepts them, counts resends, and reports."""
 
-    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int) -> None:
-        super().__init__(redis, sealer, grace)
+    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int, due_grace: float = DUE_GRACE) -> None:
+        super().__init__(redis, sealer, grace, due_grace)
         self._create = load(redis, "create")
         self._resend = load(redis, "resend")
 
     async def create(self, otp: NewOtp) -> float:
-        """Record a new OTP awaiting its first send; returns when it expires (epoch seconds)."""
+        """Record a new OTP awaiting its first send, due to be taken by a worker within the due grace; returns
+        when it expires (epoch seconds)."""
         fields = record.encode(otp, self._sealer)
         ttl = otp.spec.expiry + self._grace
-        args: list[EncodableT] = [ttl, *(item for pair in fields.items() for item in pair)]
+        due_at = otp.created_at + self._due_grace
+        args: list[EncodableT] = [ttl, otp.otp_id, due_at, *(item for pair in fields.items() for item in pair)]
         async with redis_errors():
-            await self._create(keys=[record_key(otp.otp_id)], args=args)
+            await self._create(keys=[record_key(otp.otp_id), DUE_KEY], args=args)
         return float(fields[Field.EXPIRES_AT])
 
     async def discard(self, otp_id: str) -> None:
         """Forget an OTP whose send job could not be queued (the caller was told it failed)."""
-        async with redis_errors():
-            await self._redis.delete(record_key(otp_id), attempts_key(otp_id))
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(record_key(otp_id), attempts_key(otp_id))
+            pipe.zrem(DUE_KEY, otp_id)
+            await pipe.execute()
 
     async def resend(self, otp_id: str, now: float) -> Resent:
         """Count one more send if the OTP's resend rules allow it; else ``ResendRefused`` or ``UnknownOtp``."""
         async with redis_errors():
-            answer = await self._resend(keys=[record_key(otp_id)], args=[now])
+            answer = await self._resend(keys=[record_key(otp_id), DUE_KEY], args=[now, otp_id, now + self._due_grace])
         if answer[0] == "UNKNOWN":
             raise UnknownOtp("No OTP exists with this otp_id.")
         if answer[0] != "OK":

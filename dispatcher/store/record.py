@@ -68,6 +68,11 @@ class Field(StrEnum):
     WRONG_CODES = auto()
     """Codes the vendor judged wrong, each a hash of the reference and the code's keyed hash (comma-separated;
     at most one per attempt spent), so the same wrong code again fails without another attempt or vendor call."""
+    QUEUED_AT = auto()
+    """When the newest job of the OTP was queued (or is due, for a retry): the sweeper's backlog rule."""
+    POSTBACKS = auto()
+    """The events a postback is owed for (``DELIVERED``, ``FAILED``: those the spec has a URL for)."""
+    POSTBACK_TRIES = auto()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +134,11 @@ def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
         Field.CODE_HASHES: "",
         Field.FAILURE: "",
         Field.WRONG_CODES: "",
+        Field.QUEUED_AT: otp.created_at,
+        Field.POSTBACKS: ",".join(
+            event for event, url in (("DELIVERED", spec.success_url), ("FAILED", spec.failure_url)) if url
+        ),
+        Field.POSTBACK_TRIES: 0,
     }
 
 

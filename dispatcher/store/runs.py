@@ -9,6 +9,7 @@ next one, and the OTP fails for good after ``MAX_CRASHES`` of them.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
@@ -16,11 +17,11 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-from dispatcher.constants import attempts_key, lease_key, record_key
+from dispatcher.constants import DUE_KEY, POSTBACKS_DUE_KEY, attempts_key, lease_key, record_key
 from dispatcher.schemas import Attempt
 from dispatcher.sealing import Sealer
 from dispatcher.store import record
-from dispatcher.store.connection import Connected, redis_errors
+from dispatcher.store.connection import DUE_GRACE, POSTBACK_GRACE, Connected, redis_errors
 from dispatcher.store.record import DeliveryState
 from dispatcher.store.scripts import load
 
@@ -58,8 +59,8 @@ class Claim:
 class RunOperations(Connected):
     """Delivery runs: what a worker reads and writes while it walks the provider chain for one send."""
 
-    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int) -> None:
-        super().__init__(redis, sealer, grace)
+    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int, due_grace: float = DUE_GRACE) -> None:
+        super().__init__(redis, sealer, grace, due_grace)
         self._claim = load(redis, "claim")
         self._release = load(redis, "release")
         self._save_progress = load(redis, "save_progress")
@@ -80,11 +81,22 @@ class RunOperations(Connected):
         One step in Redis: nothing to do once the send is delivered, final or expired, or when a newer
         job of the OTP exists (so a job the broker delivered twice runs once); busy while another run
         holds the lease; and when the previous run died holding it (the lease ran out, never released),
-        that is counted, and the OTP fails for good after ``MAX_CRASHES`` of them.
+        that is counted, and the OTP fails for good after ``MAX_CRASHES`` of them. A run that may go on is
+        due again (for the sweeper) once its lease would run out; a send that is over is no longer due.
         """
         token = secrets.token_hex(8)
-        keys = [record_key(otp_id), lease_key(otp_id)]
-        args: list[EncodableT] = [now, job_seq, token, int(lease_seconds * 1000), MAX_CRASHES, _POISON_REASON]
+        keys = [record_key(otp_id), lease_key(otp_id), DUE_KEY, POSTBACKS_DUE_KEY]
+        args: list[EncodableT] = [
+            now,
+            job_seq,
+            token,
+            int(lease_seconds * 1000),
+            MAX_CRASHES,
+            _POISON_REASON,
+            otp_id,
+            self._due_grace,
+            now + POSTBACK_GRACE,
+        ]
         async with redis_errors():
             answer = await self._claim(keys=keys, args=args)
         kind = ClaimKind(answer[0])
@@ -102,16 +114,16 @@ class RunOperations(Connected):
             await self._release(keys=[record_key(otp_id), lease_key(otp_id)], args=[lease])
 
     async def save_progress(
-        self, otp_id: str, send_seq: int, chain_pos: int, vendor_tries: int, *, next_job: bool = False, lease: str = ""
+        self, otp_id: str, send_seq: int, chain_pos: int, vendor_tries: int, *, retry_at: float = 0, lease: str = ""
     ) -> int:
-        """Remember where in the provider chain the current send stands; with ``next_job``, a retry is
-        about to be queued and earlier jobs of the OTP become stale. Returns the job number to queue,
-        0 when a resend replaced this send (its own job carries on). With ``lease``, the run ends here."""
-        keys = [record_key(otp_id), lease_key(otp_id)]
+        """Remember where in the provider chain the current send stands; with ``retry_at`` (a Unix time), a
+        retry due then is about to be queued, earlier jobs of the OTP become stale and the OTP is due (for
+        the sweeper) a grace after it. Returns the job number to queue, 0 when a resend replaced this send
+        (its own job carries on). With ``lease``, the run ends here."""
+        keys = [record_key(otp_id), lease_key(otp_id), DUE_KEY]
+        args: list[EncodableT] = [send_seq, chain_pos, vendor_tries, retry_at, lease, otp_id, self._due_grace]
         async with redis_errors():
-            return int(
-                await self._save_progress(keys=keys, args=[send_seq, chain_pos, vendor_tries, int(next_job), lease])
-            )
+            return int(await self._save_progress(keys=keys, args=args))
 
     async def record_attempt(self, otp_id: str, attempt: Attempt) -> None:
         """Append one failed vendor call to the attempt log; the log expires with the record."""
@@ -138,8 +150,17 @@ class RunOperations(Connected):
         ``reference`` is given only by vendors that check their own codes: the latest such vendor is
         the one verification is forwarded to.
         """
-        keys = [record_key(otp_id), attempts_key(otp_id), lease_key(otp_id)]
-        args: list[EncodableT] = [send_seq, attempt.vendor, reference, attempt.model_dump_json(), lease]
+        keys = [record_key(otp_id), attempts_key(otp_id), lease_key(otp_id), DUE_KEY, POSTBACKS_DUE_KEY]
+        postback_due = time.time() + POSTBACK_GRACE
+        args: list[EncodableT] = [
+            send_seq,
+            attempt.vendor,
+            reference,
+            attempt.model_dump_json(),
+            lease,
+            otp_id,
+            postback_due,
+        ]
         async with redis_errors():
             done = await self._mark_delivered(keys=keys, args=args)
         return bool(done)
@@ -148,4 +169,7 @@ class RunOperations(Connected):
         """This send reached nobody; the OTP is FAILED unless an earlier send was delivered. With
         ``lease``, the run ends here."""
         async with redis_errors():
-            await self._mark_failed(keys=[record_key(otp_id), lease_key(otp_id)], args=[send_seq, reason, lease])
+            await self._mark_failed(
+                keys=[record_key(otp_id), lease_key(otp_id), DUE_KEY, POSTBACKS_DUE_KEY],
+                args=[send_seq, reason, lease, otp_id, time.time() + POSTBACK_GRACE],
+            )

@@ -2,7 +2,8 @@
 
 A script runs after a prelude: ``F``, the table of the record's field names built from ``record.Field``
 (reading a name not declared there raises an error rather than giving nil), then every shared function
-of ``lua/shared/`` (``end_run``, ``push_attempt``). Scripts name fields ``F.status``, never ``'status'``,
+of ``lua/shared/`` (``end_run``, ``push_attempt``, and the due indexes' ``due_at``, ``not_due`` and
+``owe_postback``). Scripts name fields ``F.status``, never ``'status'``,
 so a field renamed in ``record.py`` cannot leave a script behind.
 """
 

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from dispatcher.constants import check_key, record_key
 from dispatcher.schemas import VerifyStatus
 from dispatcher.sealing import Sealer
-from dispatcher.store.connection import Connected, redis_errors
+from dispatcher.store.connection import DUE_GRACE, Connected, redis_errors
 from dispatcher.store.scripts import load
 
 DEFAULT_CHECK_TTL = 6.0
@@ -52,8 +52,8 @@ WAIT = VerifyTicket(decided=None)
 class VerificationOperations(Connected):
     """Verifies codes: exactly one of many concurrent right codes is APPROVED, at most the budget is evaluated."""
 
-    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int) -> None:
-        super().__init__(redis, sealer, grace)
+    def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int, due_grace: float = DUE_GRACE) -> None:
+        super().__init__(redis, sealer, grace, due_grace)
         self._verify = load(redis, "verify")
         self._verify_settle = load(redis, "verify_settle")
         self._verify_refund = load(redis, "verify_refund")

@@ -37,8 +37,8 @@ ANSWER_WITHIN = 2.0
 """Seconds within which the API answers every request while Redis is down."""
 AOF_FSYNC_WINDOW = 1.1
 """Redis fsyncs its append-only file every second: writes older than this survive a crash."""
-RERUN_HERE = "kept in the worker until it can"
-"""What a worker logs when the broker cannot take a job it publishes (``workers.runtime.Outbox``)."""
+RERUN_HERE = "the sweeper queues it once it can"
+"""What a worker logs when the broker cannot take a job it publishes (``workers.tasks.Jobs.publish``)."""
 SEND_PATH = "/verify/v1/otp/send-otp"
 VERIFY_PATH = "/verify/v1/otp/verify-otp"
 

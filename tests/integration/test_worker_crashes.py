@@ -8,6 +8,7 @@ meanwhile.
 import asyncio
 import json
 import re
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -15,14 +16,27 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from redis import Redis
 
+from dispatcher.constants import SEND_QUEUE
 from dispatcher.jobs import celery_config
 from dispatcher.store import MAX_CRASHES
-from tests.support import CODE_VENDORS, Api, Stack, consume_only, control_app, extra_worker, stop, wait_for
+from tests.support import (
+    CODE_VENDORS,
+    TEST_SWEEP_INTERVAL,
+    Api,
+    Stack,
+    consume_only,
+    control_app,
+    extra_worker,
+    stop,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
 SENDS = 200
+SWEEP_INTERVAL = float(TEST_SWEEP_INTERVAL)
 RECOVERY = 60.0
 """Seconds within which every OTP a dead worker held must be final again."""
 
@@ -165,3 +179,26 @@ async def test_jobs_handed_out_again_while_they_run_call_the_vendor_once_per_att
         ("octopush", "DELIVERED")
     ]
     assert calls == {"d7": {"send-otp": 3}, "octopush": {"generate": 1}}
+
+
+async def test_an_otp_taken_by_a_frozen_worker_that_is_then_killed_is_delivered_by_another(
+    api: Api, stack: Stack, control: Celery, workers: Callable[..., subprocess.Popen[bytes]], redis_client: Redis
+) -> None:
+    # The broker's pop hands the job to the frozen worker's socket; it dies before recording the job as taken.
+    frozen = workers("frozen")
+    consume_only(control, "frozen@")
+    frozen.send_signal(signal.SIGSTOP)
+    otp_id = await api.send()
+
+    async def taken_by_the_frozen_worker() -> bool | None:
+        return True if redis_client.llen(SEND_QUEUE) == 0 else None
+
+    await wait_for(taken_by_the_frozen_worker)
+    frozen.kill()
+    await asyncio.to_thread(frozen.wait, 10)
+    workers("rescuer")
+    consume_only(control, "rescuer@")
+    report = await api.delivered(otp_id, within=4 * SWEEP_INTERVAL + 5)
+
+    assert [(a["vendor"], a["outcome"]) for a in report["attempts"]] == [("d7", "DELIVERED")]
+    assert (await api.calls())["d7"]["send-otp"] == 1

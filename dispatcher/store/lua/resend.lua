@@ -1,4 +1,4 @@
--- KEYS: record. ARGV: now.
+-- KEYS: record, due. ARGV: now, otp_id, the time the resend's job must have been taken by.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'UNKNOWN'} end
 local f = redis.call('HMGET', KEYS[1], F.status, F.expires_at, F.resend_count, F.resend_limit,
                      F.resend_delay, F.last_send_at, F.delivered_by)
@@ -11,5 +11,6 @@ local count = redis.call('HINCRBY', KEYS[1], F.resend_count, 1)
 redis.call('HINCRBY', KEYS[1], F.send_seq, 1)
 local job = redis.call('HINCRBY', KEYS[1], F.job_seq, 1)
 redis.call('HSET', KEYS[1], F.status, 'OPEN', F.last_send_at, ARGV[1], F.route_first, f[7],
-           F.chain_pos, 0, F.vendor_tries, 0, F.failure, '')
+           F.chain_pos, 0, F.vendor_tries, 0, F.failure, '', F.queued_at, ARGV[1])
+due_at(KEYS[2], ARGV[2], ARGV[3])
 return {'OK', tostring(count), f[2], tostring(job)}

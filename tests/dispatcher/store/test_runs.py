@@ -63,7 +63,7 @@ async def test_only_one_run_holds_the_lease(store: OtpStore) -> None:
 async def test_a_job_older_than_the_queued_retry_does_nothing(store: OtpStore) -> None:
     otp_id = await new_otp(store)
     run = await store.claim(otp_id, FIRST_JOB, 5, NOW)
-    retry_job = await store.save_progress(otp_id, 1, 0, 1, next_job=True)
+    retry_job = await store.save_progress(otp_id, 1, 0, 1, retry_at=NOW + 1)
     await store.release(otp_id, run.lease)
 
     assert retry_job == FIRST_JOB + 1
@@ -85,7 +85,7 @@ async def test_progress_of_a_send_a_resend_replaced_queues_nothing(store: OtpSto
     otp_id = await new_otp(store, resend_delay=0)
     await store.resend(otp_id, NOW)
 
-    assert await store.save_progress(otp_id, 1, 0, 1, next_job=True) == 0
+    assert await store.save_progress(otp_id, 1, 0, 1, retry_at=NOW + 1) == 0
 
 
 async def test_nothing_runs_for_an_expired_otp(store: OtpStore) -> None:
