@@ -11,7 +11,7 @@ from config import Settings
 from config.heap import freeze_startup_objects
 from dispatcher.jobs import celery_config
 from workers.events import EventFlushingConsumer, TaskEvents
-from workers.metrics import serve
+from workers.metrics import CIRCUIT_OPEN, SCRAPE_TIMEOUT, serve
 from workers.runtime import close_runtime, current_runtime
 from workers.tasks import register_tasks
 
@@ -37,8 +37,10 @@ def make_celery(settings: Settings) -> Celery:
     def warm_up(**_: Any) -> None:
         """Open the loop, the vendor session and the Redis pool before the first job, not during it;
         start the metrics endpoint if one is configured."""
-        current_runtime(settings)
+        runtime = current_runtime(settings)
         if settings.worker_metrics_port:
+            vendors = [provider.name for provider in settings.enabled_providers]
+            CIRCUIT_OPEN.read_from(lambda: runtime.run(runtime.breakers.states(vendors), timeout=SCRAPE_TIMEOUT))
             serve(settings.worker_metrics_port, settings.worker_metrics_host)
         freeze_startup_objects()
 

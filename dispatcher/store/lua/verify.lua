@@ -17,6 +17,9 @@ if matched and f[1] == 'OPEN' then
   redis.call('HSET', KEYS[1], F.status, 'VERIFIED', F.verified_at, ARGV[1])
   return {'APPROVED'}
 end
-redis.call('HINCRBY', KEYS[1], F.verify_attempts, 1)
-if matched or f[6] == '' then return {'FAILED'} end
+local used = redis.call('HINCRBY', KEYS[1], F.verify_attempts, 1)
+if matched or f[6] == '' then
+  if used >= tonumber(f[4]) and f[1] == 'OPEN' then lock(KEYS[1]) end
+  return {'FAILED'}
+end
 return {'VENDOR', f[5], f[6]}
