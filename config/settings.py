@@ -166,6 +166,10 @@ class ProviderSettings(BaseModel):
     retry_delay_max: float = Field(DEFAULT_VENDOR_RETRY_DELAY_MAX, ge=0, le=3600)
     countries: tuple[CountryPrefix, ...] = ()
     """E.164 prefixes this vendor serves (``+33``, ``+91``); empty means every country."""
+    vendor_text: bool = False
+    """True lets this vendor send its own message text in place of a request's ``content`` or ``template_id`` it
+    cannot send (Message Central always sends its own text; Octopush and console have no D7 templates). False:
+    such a request passes this vendor over. Channel and code policy are never relaxed."""
     breaker_failures: int = Field(DEFAULT_BREAKER_FAILURES, ge=1, le=1000)
     """Consecutive failures that open the circuit."""
     breaker_error_rate: float = Field(DEFAULT_BREAKER_ERROR_RATE, gt=0, le=1)

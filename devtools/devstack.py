@@ -142,6 +142,7 @@ def sandbox_providers(sandbox_url: str) -> list[dict[str, object]]:
             "login": credentials.messagecentral_customer_id,
             "password": credentials.messagecentral_password,
             "account_country": "IN",
+            "vendor_text": True,  # VerifyNow sends its own text
         },
         {"name": "console", "kind": "console", "base_url": sandbox_url},
     ]

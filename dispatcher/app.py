@@ -14,7 +14,15 @@ from aiohttp.typedefs import Handler, Middleware
 
 from config import Settings
 from dispatcher.api import MAX_BODY_BYTES, OPENAPI, PUBLIC_PATHS, SERVICE, TOKEN_HASH, routes
-from dispatcher.errors import Conflict, DispatcherError, InvalidRequest, NumberNotAllowed, RateLimited, Unauthorized
+from dispatcher.errors import (
+    Conflict,
+    DispatcherError,
+    InvalidRequest,
+    NumberNotAllowed,
+    RateLimited,
+    ResendRefused,
+    Unauthorized,
+)
 from dispatcher.metrics import HTTP_LATENCY, HTTP_REQUESTS, REFUSALS
 from dispatcher.openapi import openapi_document
 from dispatcher.schemas import ErrorBody, ErrorDetail, ValidationErrorBody
@@ -47,7 +55,7 @@ def error_body(error: DispatcherError) -> web.Response:
     if isinstance(error, InvalidRequest):
         return _body(ValidationErrorBody(detail=error.errors), error.status)
     headers: dict[str, str] = {}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | ResendRefused) and error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     otp_id = error.otp_id if isinstance(error, Conflict) else None
     return _body(

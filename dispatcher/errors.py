@@ -4,7 +4,7 @@ DispatcherError                the root; ``code`` is stable, ``status`` is the H
 ├── InvalidRequest             the request fails validation (422, D7's ``detail`` list)
 ├── Unauthorized               missing or wrong API token (401)
 ├── UnknownOtp                 no OTP has this id, or it is gone (404, MESSAGE_LOG_NOT_EXISTS)
-├── ResendRefused              resend asked too soon, too often or too late (400)
+├── ResendRefused              resend asked too soon (with ``retry_after``), too often, too late or locked (400)
 ├── NumberNotAllowed           the number's country is not allowed, or it is premium-rate (403)
 ├── Conflict                   an OTP is already open for the number, or the same request is in progress (409)
 ├── IdempotencyKeyReused       an Idempotency-Key came back with another body (422)
@@ -74,9 +74,13 @@ class UnknownOtp(DispatcherError):
 
 
 class ResendRefused(DispatcherError):
-    """The resend is not allowed now."""
+    """The resend is not allowed now; ``retry_after`` seconds until it is, when that is known (too soon)."""
 
     status = 400
+
+    def __init__(self, message: str, code: str, retry_after: int | None = None) -> None:
+        self.retry_after = None if retry_after is None else max(1, retry_after)
+        super().__init__(message, code=code)
 
 
 class NumberNotAllowed(DispatcherError):

@@ -65,6 +65,13 @@ end
 return {'OK', 0}
 """
 
+_UNCOUNT = """
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 1
+"""
+
 _CLAIM_IN_FLIGHT = """
 -- ARGV[4]: the prefix of record keys; F: the record's field names (store.record_script).
 local current = redis.call('GET', KEYS[1])
@@ -117,6 +124,7 @@ class Guards:
         self._sealer = sealer
         self._limits = limits
         self._check_and_count = redis.register_script(_CHECK_AND_COUNT)
+        self._uncount = redis.register_script(_UNCOUNT)
         self._claim_in_flight = record_script(redis, _CLAIM_IN_FLIGHT)
         self._claim_idempotency = redis.register_script(_CLAIM_IDEMPOTENCY)
 
@@ -137,6 +145,29 @@ class Guards:
     async def count_send(self, recipient: Recipient, caller: Caller) -> None:
         """Count one send or resend against every limit, or raise ``RateLimited`` if one is reached
         (``ServiceUnavailable`` while Redis is nearly full)."""
+        counters = self._counters(recipient, caller)
+        args: list[str | int | float] = [len(counters)]
+        for _, limit, window, code in counters:
+            args += [limit, window, code]
+        args += [self._limits.prefix_block, MEMORY_CEILING]
+        keys = [key for key, *_ in counters] + [prefix_block_key(recipient.prefix)]
+        async with redis_errors():
+            code, retry_after = await self._check_and_count(keys=keys, args=args)
+        if code == "REDIS_FULL":
+            raise ServiceUnavailable("The OTP store (Redis) is nearly full; no new sends until it has room.")
+        if code != "OK":
+            if code == "PREFIX_BLOCKED":
+                log.warning("pumping guard: range %s**** blocked (%ss left)", recipient.prefix, retry_after)
+            raise RateLimited(_MESSAGES[code], code=code, retry_after=int(retry_after))
+
+    async def uncount_send(self, recipient: Recipient, caller: Caller) -> None:
+        """Take back what ``count_send`` counted, for a request refused after it was counted (a resend that lost
+        a race with another one): a refused request uses no quota."""
+        async with redis_errors():
+            await self._uncount(keys=[key for key, *_ in self._counters(recipient, caller)])
+
+    def _counters(self, recipient: Recipient, caller: Caller) -> list[tuple[str, int, int, str]]:
+        """Each counter a send counts against: its key, limit, window (seconds) and refusal code."""
         limits = self._limits
         counters = [
             (
@@ -152,19 +183,7 @@ class Guards:
             counters.append((limit_key("token-d", caller.token), limits.token_per_day, 86_400, "TOKEN_RATE_LIMITED"))
         if caller.ip is not None:
             counters.append((limit_key("ip", caller.ip), limits.ip_per_minute, 60, "IP_RATE_LIMITED"))
-        args: list[str | int | float] = [len(counters)]
-        for _, limit, window, code in counters:
-            args += [limit, window, code]
-        args += [limits.prefix_block, MEMORY_CEILING]
-        keys = [key for key, *_ in counters] + [prefix_block_key(recipient.prefix)]
-        async with redis_errors():
-            code, retry_after = await self._check_and_count(keys=keys, args=args)
-        if code == "REDIS_FULL":
-            raise ServiceUnavailable("The OTP store (Redis) is nearly full; no new sends until it has room.")
-        if code != "OK":
-            if code == "PREFIX_BLOCKED":
-                log.warning("pumping guard: range %s**** blocked (%ss left)", recipient.prefix, retry_after)
-            raise RateLimited(_MESSAGES[code], code=code, retry_after=int(retry_after))
+        return counters
 
     async def claim_in_flight(self, recipient: Recipient, otp_id: str, expiry: int, now: float) -> None:
         """With ``one_in_flight``, make ``otp_id`` the number's open OTP, or ``Conflict`` naming the open one."""

@@ -94,7 +94,8 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
         ResendOtpResponse,
         ResendOtpRequest,
         {
-            400: "`RESEND_TOO_SOON`, `RESEND_LIMIT_REACHED`, `OTP_EXPIRED` or `OTP_ALREADY_VERIFIED`.",
+            400: "`RESEND_TOO_SOON` (with `Retry-After`), `RESEND_LIMIT_REACHED`, `OTP_EXPIRED`, "
+            "`OTP_ALREADY_VERIFIED` or `OTP_LOCKED` (too many wrong codes).",
             404: _UNKNOWN,
             429: _RATE_LIMITED,
             503: _UNAVAILABLE,

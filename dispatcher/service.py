@@ -16,7 +16,7 @@ import uuid
 from config import Settings
 from dispatcher import codes
 from dispatcher.constants import QUEUES
-from dispatcher.errors import DispatcherError, InvalidRequest, VendorCheckUnavailable
+from dispatcher.errors import DispatcherError, InvalidRequest, ResendRefused, UnknownOtp, VendorCheckUnavailable
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
 from dispatcher.policy import otp_spec
@@ -34,7 +34,7 @@ from dispatcher.schemas import (
 )
 from dispatcher.sealing import Sealer
 from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, VerifyTicket, connect
-from vendors import CodeChecker, ProviderError, phone
+from vendors import CodeChecker, OtpSpec, ProviderError, cannot_honour, phone
 
 ANONYMOUS = Caller()
 """A caller without token or address: the Python client, limited per number and range only."""
@@ -65,6 +65,7 @@ class OtpService:
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self._postbacks = bool(settings.postback_secret.get_secret_value())
         self._check_ttl = max((provider.timeout for provider in settings.providers), default=0.0) + CHECK_MARGIN
+        self._vendors = settings.enabled_providers
 
     @classmethod
     def connect(cls, settings: Settings) -> OtpService:
@@ -105,6 +106,7 @@ class OtpService:
         if (spec.success_url or spec.failure_url) and not self._postbacks:
             problem = "postbacks are off on this dispatcher (it has no OTP_POSTBACK_SECRET to sign them)"
             raise InvalidRequest.at(["body", "success_url"], problem)
+        self._check_honoured(spec)
         self._guards.check_number(phone.parse(request.recipient))
         recipient = self._guards.recipient(request.recipient)
         await self._guards.count_send(recipient, caller)
@@ -115,11 +117,30 @@ class OtpService:
         await self._enqueue(SendJob(otp_id, FIRST_JOB), expires_at, discard_on_failure=True)
         return SendOtpResponse(otp_id=otp_id, status=OtpStatus.OPEN, expiry=spec.expiry)
 
+    def _check_honoured(self, spec: OtpSpec) -> None:
+        """422 when no enabled vendor serving the number could ever send ``spec`` as asked (its channel, code
+        type and length, message): it could only fail. Skipped without a chain (an API may run without one)."""
+        problems = {
+            vendor.name: cannot_honour(vendor, spec) for vendor in self._vendors if vendor.serves(spec.recipient)
+        }
+        if problems and all(problems.values()):
+            why = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+            raise InvalidRequest.at(["body"], f"no vendor of this dispatcher can honour this OTP: {why}")
+
     async def resend(self, request: ResendOtpRequest, caller: Caller = ANONYMOUS) -> ResendOtpResponse:
-        index, prefix = await self._store.recipient_of(request.otp_id)
-        await self._guards.count_send(Recipient(index=index, prefix=prefix), caller)
+        """The OTP's resend rules are checked before the limits count it, so a refused resend uses no quota;
+        one that passes the check but loses a race with another resend is taken back from the limits."""
         now = time.time()
-        resent = await self._store.resend(request.otp_id, now)
+        await self._store.check_resend(request.otp_id, now)
+        index, prefix = await self._store.recipient_of(request.otp_id)
+        recipient = Recipient(index=index, prefix=prefix)
+        await self._guards.count_send(recipient, caller)
+        try:
+            resent = await self._store.resend(request.otp_id, now)
+        except (ResendRefused, UnknownOtp):
+            with contextlib.suppress(DispatcherError):
+                await self._guards.uncount_send(recipient, caller)
+            raise
         await self._enqueue(SendJob(request.otp_id, resent.job_seq), resent.expires_at, discard_on_failure=False)
         return ResendOtpResponse(
             otp_id=request.otp_id,

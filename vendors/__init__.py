@@ -4,18 +4,19 @@ Depends on ``config`` only: the producer side (verification) and the workers (de
 """
 
 from vendors import phone
-from vendors.base import Provider
+from vendors.base import Capabilities, Provider
 from vendors.checker import CodeChecker
 from vendors.console import ConsoleProvider
 from vendors.d7 import D7Provider
 from vendors.errors import OutcomeUnknown, ProviderError, Rejected, TemporaryError, VendorUnavailable
 from vendors.messagecentral import MessageCentralProvider
 from vendors.octopush import OctopushProvider
-from vendors.registry import PROVIDER_CLASSES, build_providers
+from vendors.registry import PROVIDER_CLASSES, build_providers, cannot_honour
 from vendors.spec import OtpSpec
 
 __all__ = [
     "PROVIDER_CLASSES",
+    "Capabilities",
     "CodeChecker",
     "ConsoleProvider",
     "D7Provider",
@@ -29,5 +30,6 @@ __all__ = [
     "TemporaryError",
     "VendorUnavailable",
     "build_providers",
+    "cannot_honour",
     "phone",
 ]

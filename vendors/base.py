@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import aiohttp
 
-from config import ProviderSettings
+from config import OtpType, ProviderSettings, code_strength_problem
 from vendors.errors import OutcomeUnknown, ProviderError, TemporaryError
 from vendors.spec import OtpSpec
 
@@ -51,11 +52,53 @@ def transport_failure(exc: BaseException, vendor: str, timeout: float) -> Provid
     return OutcomeUnknown("NO_ANSWER", f"{vendor} did not answer in {timeout}s")
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a vendor can send exactly as an ``OtpSpec`` asks: a spec outside them is never handed to it."""
+
+    channels: frozenset[str]
+    otp_types: frozenset[OtpType]
+    code_lengths: range
+    content: bool
+    """It sends the request's own message text (``content`` with ``{}``)."""
+    templates: bool
+    """It sends a message template by ``template_id`` (D7's templates, registered in D7's dashboard)."""
+
+    def cannot_honour(self, spec: OtpSpec, *, vendor_text: bool) -> str | None:
+        """Why a vendor with these capabilities cannot send ``spec`` as asked, or None when it can.
+
+        ``vendor_text``: the operator lets this vendor send its own message in place of a content or a
+        template it cannot send (``ProviderSettings.vendor_text``); the code is never degraded.
+        """
+        weakness = code_strength_problem(spec.code_length, spec.otp_type)
+        if weakness:
+            return f"code policy below the floor: {weakness}"
+        if spec.channel not in self.channels:
+            return f"no {spec.channel} channel"
+        if spec.otp_type not in self.otp_types:
+            return f"no {spec.otp_type} codes"
+        if spec.code_length not in self.code_lengths:
+            first, last = self.code_lengths[0], self.code_lengths[-1]
+            return f"codes of {spec.code_length} characters (it sends {first} to {last})"
+        if vendor_text:
+            return None
+        if spec.template_id is not None and not self.templates:
+            return "no message templates"
+        if spec.template_id is None and not self.content:
+            return "no message text of the request's own"
+        return None
+
+
+ALL_TYPES: frozenset[OtpType] = frozenset({"numeric", "alpha", "alphanumeric"})
+
+
 class Provider(ABC):
     """One vendor. Adapters build its requests and map every answer in one place, into ``errors``."""
 
     generates_codes: ClassVar[bool]
     """True when the vendor makes and checks the code itself (verification is forwarded to it)."""
+    capabilities: ClassVar[Capabilities]
+    """What it can send exactly as asked; the ``Deliverer`` passes over a vendor that cannot honour a spec."""
 
     def __init__(self, settings: ProviderSettings, session: aiohttp.ClientSession) -> None:
         self.settings = settings
@@ -63,6 +106,11 @@ class Provider(ABC):
         self.session = session
         self.base_url = str(settings.base_url).rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=settings.timeout)
+
+    def cannot_honour(self, spec: OtpSpec) -> str | None:
+        """Why this vendor cannot send ``spec`` exactly as asked (channel, code type and length, message), or
+        None when it can. Never hand it a spec it cannot honour: it would send something weaker or else."""
+        return self.capabilities.cannot_honour(spec, vendor_text=self.settings.vendor_text)
 
     @abstractmethod
     async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import ClassVar
 
-from vendors.base import Provider
+from vendors.base import ALL_TYPES, Capabilities, Provider
 from vendors.errors import Rejected, TemporaryError
 from vendors.phone import mask_number
 from vendors.spec import OtpSpec
@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 
 class ConsoleProvider(Provider):
     generates_codes: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        channels=frozenset({"SMS", "WhatsApp"}),  # the inbox stands in for the phone, whatever the channel
+        otp_types=ALL_TYPES,
+        code_lengths=range(4, 13),
+        content=True,
+        templates=False,  # no D7 templates: with vendor_text, DEFAULT_CONTENT is sent
+    )
 
     async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         if code is None:

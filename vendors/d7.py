@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vendors.base import Provider
+from vendors.base import ALL_TYPES, Capabilities, Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
 from vendors.spec import OtpSpec
 
@@ -19,6 +19,13 @@ VERIFY_PATH = "/verify/v1/otp/verify-otp"
 
 class D7Provider(Provider):
     generates_codes: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        channels=frozenset({"SMS", "WhatsApp"}),
+        otp_types=ALL_TYPES,
+        code_lengths=range(4, 13),
+        content=True,
+        templates=True,
+    )
 
     async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         body: dict[str, Any] = {

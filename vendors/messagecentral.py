@@ -16,7 +16,7 @@ import asyncio
 import base64
 from typing import Any, ClassVar
 
-from vendors.base import Provider
+from vendors.base import Capabilities, Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
 from vendors.phone import split_number
 from vendors.spec import OtpSpec
@@ -34,19 +34,25 @@ TEMPORARY = frozenset({506, 429})
 
 class MessageCentralProvider(Provider):
     generates_codes: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        channels=frozenset({"SMS"}),
+        otp_types=frozenset({"numeric"}),
+        code_lengths=range(MIN_CODE_LENGTH, MAX_CODE_LENGTH + 1),
+        content=False,  # VerifyNow sends its own text: only with vendor_text
+        templates=False,
+    )
 
     _token: str | None = None
     _token_lock: asyncio.Lock | None = None
 
     async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         country, national = split_number(spec.recipient)
-        length = min(MAX_CODE_LENGTH, max(MIN_CODE_LENGTH, spec.code_length))
         params = {
             "countryCode": country,
             "customerId": self.settings.login,
             "flowType": "SMS",
             "mobileNumber": national,
-            "otpLength": str(length),
+            "otpLength": str(spec.code_length),  # within capabilities: never clamped
         }
         status, answer = await self._authorised("POST", SEND_PATH, params)
         data = answer.get("data") if isinstance(answer, dict) else None

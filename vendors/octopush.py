@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vendors.base import Provider
+from vendors.base import ALL_TYPES, Capabilities, Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
 from vendors.spec import OtpSpec
 
@@ -25,6 +25,13 @@ CREDIT_CODES = frozenset({102, 103})
 
 class OctopushProvider(Provider):
     generates_codes: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        channels=frozenset({"SMS"}),  # Octopush also calls (voice_sms), a channel D7's API cannot ask for
+        otp_types=ALL_TYPES,  # upper-case letters and digits
+        code_lengths=range(4, 33),
+        content=True,
+        templates=False,  # no D7 templates: with vendor_text, DEFAULT_TEXT is sent
+    )
 
     async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         body: dict[str, Any] = {

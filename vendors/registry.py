@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import aiohttp
 
-from config import ProviderKind, Settings
+from config import ProviderKind, ProviderSettings, Settings
 from vendors.base import Provider
 from vendors.console import ConsoleProvider
 from vendors.d7 import D7Provider
 from vendors.messagecentral import MessageCentralProvider
 from vendors.octopush import OctopushProvider
+from vendors.spec import OtpSpec
 
 PROVIDER_CLASSES: dict[ProviderKind, type[Provider]] = {
     "console": ConsoleProvider,
@@ -22,3 +23,9 @@ PROVIDER_CLASSES: dict[ProviderKind, type[Provider]] = {
 def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
     """Every configured provider by name, disabled ones too: they may still have to check codes they sent."""
     return {provider.name: PROVIDER_CLASSES[provider.kind](provider, session) for provider in settings.providers}
+
+
+def cannot_honour(provider: ProviderSettings, spec: OtpSpec) -> str | None:
+    """Why the configured vendor ``provider`` cannot send ``spec`` exactly as asked, or None when it can
+    (what ``Provider.cannot_honour`` says, without building the adapter)."""
+    return PROVIDER_CLASSES[provider.kind].capabilities.cannot_honour(spec, vendor_text=provider.vendor_text)

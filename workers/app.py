@@ -13,7 +13,7 @@ from config.heap import freeze_startup_objects
 from dispatcher.constants import SEND_TASK
 from dispatcher.jobs import celery_config
 from workers.events import EventFlushingConsumer, TaskEvents
-from workers.metrics import serve
+from workers.metrics import CIRCUIT_OPEN, SCRAPE_TIMEOUT, serve
 from workers.runtime import close_runtime, current_runtime
 from workers.tasks import Jobs, register_tasks
 
@@ -40,8 +40,11 @@ def make_celery(settings: Settings) -> Celery:
     def warm_up(**_: Any) -> None:
         """Open the loop, the vendor session and the Redis pool before the first job, not during it; start
         the sweeper, and the metrics endpoint if one is configured."""
-        current_runtime(settings).start_background(jobs.queue_lost, jobs.queue_postback)
+        runtime = current_runtime(settings)
+        runtime.start_background(jobs.queue_lost, jobs.queue_postback)
         if settings.worker_metrics_port:
+            vendors = [provider.name for provider in settings.enabled_providers]
+            CIRCUIT_OPEN.read_from(lambda: runtime.run(runtime.breakers.states(vendors), timeout=SCRAPE_TIMEOUT))
             serve(settings.worker_metrics_port, settings.worker_metrics_host)
         freeze_startup_objects()
 

@@ -151,3 +151,20 @@ class CircuitBreakers:
     async def state(self, vendor: str) -> str:
         """``closed``, ``open`` or ``half_open``, as Redis holds it."""
         return str(await self._redis.hget(breaker_key(vendor), "state") or "closed")
+
+    async def states(self, vendors: list[str]) -> dict[str, bool]:
+        """Whether each vendor's circuit is open (or half-open), as Redis holds it now (one round trip)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for vendor in vendors:
+                pipe.hget(breaker_key(vendor), "state")
+            states = await pipe.execute()
+        return {vendor: (state or "closed") != "closed" for vendor, state in zip(vendors, states, strict=True)}
+
+    async def next_call_at(self, vendor: ProviderSettings) -> float:
+        """When a call to ``vendor`` may next go out: now while closed; the end of the cool-down while open;
+        while half-open (a probe in flight), when the probe's own timeout ends, or the cool-down if sooner."""
+        state, opened_at = await self._redis.hmget(breaker_key(vendor.name), ["state", "opened_at"])
+        if state in (None, "closed") or opened_at is None:
+            return 0.0
+        wait = vendor.breaker_cooldown if state == "open" else min(vendor.breaker_cooldown, vendor.timeout)
+        return float(opened_at) + wait

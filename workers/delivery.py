@@ -1,9 +1,13 @@
 """The provider chain: deliver the current send of one OTP, vendor after vendor, deciding when to retry.
 
-For each vendor of the route (``routing.route``), in order: a vendor whose circuit is open is skipped
-without a call, a temporary failure is retried on the same vendor after a
-backoff (up to that vendor's ``attempts``), an unavailable vendor is skipped at once, a rejection
-fails the OTP. Progress is kept in the OTP record, so a retried or redelivered job resumes where the
+For each vendor of the route (``routing.route``), in order: a vendor that cannot honour the OTP's spec
+(``Provider.cannot_honour``: channel, code type and length, message) and a vendor whose circuit is open are
+passed over without a call (logged as attempts, ``CANNOT_HONOUR`` and ``CIRCUIT_OPEN``), a temporary failure
+is retried on the same vendor after a backoff (up to that vendor's ``attempts``), an unavailable vendor is
+skipped at once, a rejection fails the OTP. When the route is used up, the OTP fails with a reason naming
+each vendor and its errors (``failure_reason``), unless no vendor was called and some were passed over only
+for an open circuit: then the send waits for the earliest circuit to let a call through, if the OTP lives
+that long. Progress is kept in the OTP record, so a retried or redelivered job resumes where the
 last one stopped, and a send already delivered is never delivered again. Each job carries a job number:
 the store lets only the newest job of an OTP run (``OtpStore.claim``), so a job the broker hands out
 twice calls no vendor twice. A run that died mid-way (worker killed) is treated as an attempt whose
@@ -19,7 +23,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -32,13 +36,21 @@ from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, Ot
 from vendors import OutcomeUnknown, Provider, ProviderError, Rejected, VendorUnavailable
 from workers import routing
 from workers.breaker import CallResult, CircuitBreakers
-from workers.metrics import ATTEMPTS, CIRCUIT_OPEN, FAILOVERS, LATENCY, RETRIES
+from workers.metrics import ATTEMPTS, FAILOVERS, LATENCY, RETRIES, SKIPS
 
 UNWRITTEN_RETRY = 0.5
 """Seconds between two tries of the last writes Redis was away for."""
 MAX_RUNS = MAX_REDIS_CONNECTIONS * 3 // 4
 """OTPs one process delivers at once; the others of its batches wait their turn, so the process's Redis
 pool is never exhausted (each run uses one connection at a time)."""
+
+CIRCUIT_OPEN = "CIRCUIT_OPEN"
+CANNOT_HONOUR = "CANNOT_HONOUR"
+WORKER_LOST = "WORKER_LOST"
+PASS_OVERS = frozenset({CIRCUIT_OPEN, CANNOT_HONOUR, WORKER_LOST})
+"""Error codes of the attempts logged for a vendor passed over without a call."""
+MIN_CIRCUIT_WAIT = 0.1
+"""Seconds a send that waits for a circuit waits at least (the circuit may have closed meanwhile)."""
 
 log = logging.getLogger(__name__)
 
@@ -153,19 +165,19 @@ class Deliverer:
         position, tries = state.chain_pos, state.vendor_tries
         if crashed and position < len(route):
             # The last run died mid-way, maybe after its request left: never call that vendor twice for one send.
-            position, tries = await self._pass_over(
-                state, route, position, AttemptOutcome.OUTCOME_UNKNOWN, "WORKER_LOST"
-            )
+            position, tries = await self._pass_over(state, route, position, AttemptOutcome.OUTCOME_UNKNOWN, WORKER_LOST)
         while position < len(route):
             vendor = route[position]
             provider = self._providers[vendor.name]
             if time.time() >= state.expires_at:
                 await self._store.release(state.otp_id, lease)
                 return None
+            skipped = AttemptOutcome.VENDOR_UNAVAILABLE
+            if provider.cannot_honour(state.spec) is not None:  # before the breaker: it would take the probe
+                position, tries = await self._pass_over(state, route, position, skipped, CANNOT_HONOUR)
+                continue
             if not await self._breakers.allow(vendor, time.time()):
-                CIRCUIT_OPEN.labels(vendor.name).set(1)
-                skipped = AttemptOutcome.VENDOR_UNAVAILABLE
-                position, tries = await self._pass_over(state, route, position, skipped, "CIRCUIT_OPEN")
+                position, tries = await self._pass_over(state, route, position, skipped, CIRCUIT_OPEN)
                 continue
             try:
                 reference, attempt = await self._attempt(provider, state)
@@ -207,9 +219,38 @@ class Deliverer:
                     raise
                 return finished
             await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
-        await self._store.mark_failed(state.otp_id, state.send_seq, "every provider of the chain failed", lease)
-        log.warning("otp %s: every provider failed", state.otp_id)
+        return await self._route_used_up(state, route, lease)
+
+    async def _route_used_up(
+        self, state: DeliveryState, route: tuple[ProviderSettings, ...], lease: str
+    ) -> RetryLater | Finished | None:
+        """Every vendor of the route was tried or passed over: wait for a circuit, or fail the OTP saying why."""
+        attempts = await self._store.send_attempts(state.otp_id, state.send_seq)
+        codes_seen = {attempt.error_code for attempt in attempts}
+        if codes_seen and codes_seen <= {CIRCUIT_OPEN, CANNOT_HONOUR} and CIRCUIT_OPEN in codes_seen:
+            countdown = await self._circuit_wait(state, route)
+            if countdown is not None:
+                job_seq = await self._store.save_progress(
+                    state.otp_id, state.send_seq, 0, 0, retry_at=time.time() + countdown, lease=lease
+                )
+                if not job_seq:
+                    return None  # a resend replaced this send; its own job carries on
+                log.info("otp %s: only open circuits in its way; sent again in %.1f s", state.otp_id, countdown)
+                return RetryLater(SendJob(state.otp_id, job_seq), countdown, state.expires_at)
+        why_not = {vendor.name: self._providers[vendor.name].cannot_honour(state.spec) for vendor in route}
+        reason = failure_reason(attempts, {name: why for name, why in why_not.items() if why})
+        await self._store.mark_failed(state.otp_id, state.send_seq, reason, lease)
+        log.warning("otp %s: failed: %s", state.otp_id, reason)
         return Finished(PostbackEvent.FAILED, state.spec.failure_url is not None)
+
+    async def _circuit_wait(self, state: DeliveryState, route: tuple[ProviderSettings, ...]) -> float | None:
+        """Seconds until the first circuit of the route lets a call through to a vendor that can honour the
+        OTP (the walk then starts over), or None when the OTP expires before that."""
+        now = time.time()
+        able = [vendor for vendor in route if self._providers[vendor.name].cannot_honour(state.spec) is None]
+        due = min([await self._breakers.next_call_at(vendor) for vendor in able], default=now)
+        countdown = min(max(due - now, MIN_CIRCUIT_WAIT), self._settings.visibility_timeout / 2)
+        return countdown if now + countdown < state.expires_at else None
 
     async def _pass_over(
         self,
@@ -228,8 +269,7 @@ class Deliverer:
         return position + 1, 0
 
     async def _breaker(self, vendor: ProviderSettings, outcome: CallResult) -> None:
-        state = await self._breakers.record(vendor, outcome, time.time())
-        CIRCUIT_OPEN.labels(vendor.name).set(int(state != "closed"))
+        await self._breakers.record(vendor, outcome, time.time())
 
     async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[str, Attempt]:
         """One vendor call: the vendor's reference and the successful attempt (a failure is logged here)."""
@@ -270,10 +310,42 @@ def _attempt_of(
     )
 
 
+def failure_reason(attempts: Sequence[Attempt], why_not: Mapping[str, str]) -> str:
+    """Why a send failed, from its attempts: each vendor, in the order first tried, with its error codes in
+    order (``x3`` for a code repeated); ``why_not`` says why a vendor cannot honour the OTP (``CANNOT_HONOUR``).
+
+    >>> failure_reason(attempts, {})  # doctest: +SKIP
+    'every vendor of the route failed: d7: HTTP_503 x3; octopush: OCTOPUSH_103; messagecentral: MC_500'
+    """
+    if not attempts:
+        return "no enabled vendor serves this number"
+    by_vendor: dict[str, list[tuple[str, int]]] = {}
+    for attempt in attempts:
+        code = attempt.error_code or attempt.outcome.value
+        runs = by_vendor.setdefault(attempt.vendor, [])
+        if runs and runs[-1][0] == code:
+            runs[-1] = (code, runs[-1][1] + 1)
+        else:
+            runs.append((code, 1))
+    parts = []
+    for vendor, runs in by_vendor.items():
+        shown = []
+        for code, count in runs:
+            detail = f" ({why_not[vendor]})" if code == CANNOT_HONOUR and vendor in why_not else ""
+            shown.append(f"{code}{detail}" + (f" x{count}" if count > 1 else ""))
+        parts.append(f"{vendor}: " + ", ".join(shown))
+    if all(attempt.error_code == CANNOT_HONOUR for attempt in attempts):
+        return "no vendor of the route can honour this OTP: " + "; ".join(parts)
+    return "every vendor of the route failed: " + "; ".join(parts)
+
+
 def _say(otp_id: str, attempt: Attempt) -> None:
-    """Log and count one attempt."""
-    ATTEMPTS.labels(attempt.vendor, attempt.outcome.value).inc()
-    LATENCY.labels(attempt.vendor).observe(attempt.latency_ms / 1000)
+    """Log and count one attempt: a vendor call (its outcome and latency), or a vendor passed over (a skip)."""
+    if attempt.error_code in PASS_OVERS:
+        SKIPS.labels(attempt.vendor, attempt.error_code).inc()
+    else:
+        ATTEMPTS.labels(attempt.vendor, attempt.outcome.value).inc()
+        LATENCY.labels(attempt.vendor).observe(attempt.latency_ms / 1000)
     fields = {
         "otp_id": otp_id,
         "vendor": attempt.vendor,

@@ -5,14 +5,29 @@ Labels hold only bounded values (vendor names from the configuration, outcomes, 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import logging
+from collections.abc import Callable, Iterator
+
+from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from config.metrics import process_registry
 
 REGISTRY = process_registry()
+SCRAPE_TIMEOUT = 1.0
+"""Seconds a scrape waits for the breakers' states from Redis before it leaves ``otp_circuit_open`` out."""
+
+log = logging.getLogger(__name__)
 
 ATTEMPTS = Counter(
     "otp_vendor_attempts", "Vendor calls by vendor and outcome", ["vendor", "outcome"], registry=REGISTRY
+)
+SKIPS = Counter(
+    "otp_vendor_skips",
+    "Vendors passed over without a call (CIRCUIT_OPEN, CANNOT_HONOUR, WORKER_LOST), by vendor and reason",
+    ["vendor", "reason"],
+    registry=REGISTRY,
 )
 LATENCY = Histogram(
     "otp_vendor_latency_seconds",
@@ -25,9 +40,36 @@ RETRIES = Counter(
     "otp_vendor_retries", "Sends scheduled to be tried again on the same vendor", ["vendor"], registry=REGISTRY
 )
 FAILOVERS = Counter("otp_failovers", "Sends that left a vendor for the next one", ["vendor"], registry=REGISTRY)
-CIRCUIT_OPEN = Gauge(
-    "otp_circuit_open", "1 while this worker last saw the vendor's circuit open", ["vendor"], registry=REGISTRY
-)
+
+
+class CircuitStates(Collector):
+    """``otp_circuit_open{vendor}``: 1 while the vendor's shared breaker (in Redis) is open or half-open, read at
+    each scrape, so the gauge follows the breaker even when nothing calls that vendor."""
+
+    def __init__(self) -> None:
+        self._read: Callable[[], dict[str, bool]] | None = None
+
+    def read_from(self, read: Callable[[], dict[str, bool]]) -> None:
+        """Where a scrape reads each vendor's state: a call from the metrics thread, bounded in time."""
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "otp_circuit_open", "1 while the vendor's circuit is open or half-open (read at scrape)", labels=["vendor"]
+        )
+        if self._read is not None:
+            try:
+                states = self._read()
+            except Exception as exc:  # a scrape must still answer while Redis is away: the gauge is left out
+                log.warning("circuit states not read for metrics (%s)", type(exc).__name__)
+                states = {}
+            for vendor, is_open in sorted(states.items()):
+                family.add_metric([vendor], float(is_open))
+        yield family
+
+
+CIRCUIT_OPEN = CircuitStates()
+REGISTRY.register(CIRCUIT_OPEN)
 FINISHED = Counter("otp_sends_finished", "Sends that reached their final outcome", ["event"], registry=REGISTRY)
 
 

@@ -6,6 +6,7 @@ inside it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import cast
 
@@ -25,7 +26,7 @@ _RESEND_REFUSALS = {
     "EXPIRED": ("OTP_EXPIRED", "The OTP has expired; send a new one."),
     "VERIFIED": ("OTP_ALREADY_VERIFIED", "The OTP has already been verified."),
     "LIMIT": ("RESEND_LIMIT_REACHED", "The OTP was resent as many times as its retry_count allows."),
-    "TOO_SOON": ("RESEND_TOO_SOON", "Wait retry_delay seconds after the last send before asking again."),
+    "LOCKED": ("OTP_LOCKED", "Too many wrong codes were tried: the OTP is final; send a new one."),
 }
 
 
@@ -63,15 +64,19 @@ class ProducerOperations(Connected):
             pipe.zrem(DUE_KEY, otp_id)
             await pipe.execute()
 
+    async def check_resend(self, otp_id: str, now: float) -> None:
+        """``ResendRefused`` (or ``UnknownOtp``) unless the OTP's resend rules allow a resend now; writes nothing."""
+        async with redis_errors():
+            answer = await self._resend(keys=[record_key(otp_id), DUE_KEY], args=[now, 1, otp_id, 0])
+        _refuse_unless(answer, "ALLOWED")
+
     async def resend(self, otp_id: str, now: float) -> Resent:
         """Count one more send if the OTP's resend rules allow it; else ``ResendRefused`` or ``UnknownOtp``."""
         async with redis_errors():
-            answer = await self._resend(keys=[record_key(otp_id), DUE_KEY], args=[now, otp_id, now + self._due_grace])
-        if answer[0] == "UNKNOWN":
-            raise UnknownOtp("No OTP exists with this otp_id.")
-        if answer[0] != "OK":
-            code, message = _RESEND_REFUSALS[answer[0]]
-            raise ResendRefused(message, code=code)
+            answer = await self._resend(
+                keys=[record_key(otp_id), DUE_KEY], args=[now, 0, otp_id, now + self._due_grace]
+            )
+        _refuse_unless(answer, "OK")
         return Resent(resend_count=int(answer[1]), expires_at=float(answer[2]), job_seq=int(answer[3]))
 
     async def recipient_of(self, otp_id: str) -> tuple[str, str]:
@@ -103,3 +108,16 @@ class ProducerOperations(Connected):
     async def ping(self) -> None:
         async with redis_errors():
             await self._redis.ping()
+
+
+def _refuse_unless(answer: list[str], allowed: str) -> None:
+    """Raise what the resend script's ``answer`` refuses (``RESEND_TOO_SOON`` saying when), unless it is ``allowed``."""
+    if answer[0] == "UNKNOWN":
+        raise UnknownOtp("No OTP exists with this otp_id.")
+    if answer[0] == "TOO_SOON":
+        wait = math.ceil(float(answer[1]))
+        message = f"Wait retry_delay seconds after the last send: a resend is allowed in {wait} s."
+        raise ResendRefused(message, code="RESEND_TOO_SOON", retry_after=wait)
+    if answer[0] != allowed:
+        code, message = _RESEND_REFUSALS[answer[0]]
+        raise ResendRefused(message, code=code)

@@ -173,3 +173,10 @@ class RunOperations(Connected):
                 keys=[record_key(otp_id), lease_key(otp_id), DUE_KEY, POSTBACKS_DUE_KEY],
                 args=[send_seq, reason, lease, otp_id, time.time() + POSTBACK_GRACE],
             )
+
+    async def send_attempts(self, otp_id: str, send_seq: int) -> list[Attempt]:
+        """The attempts logged for send ``send_seq`` of an OTP (calls and vendors passed over), oldest first."""
+        async with redis_errors():
+            logged = await self._redis.lrange(attempts_key(otp_id), 0, -1)
+        attempts = [Attempt.model_validate_json(item) for item in logged]
+        return [attempt for attempt in attempts if attempt.send_number == send_seq]

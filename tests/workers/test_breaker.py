@@ -139,3 +139,36 @@ async def test_an_unreachable_redis_leaves_the_local_state_and_fails_no_call() -
 
     assert outcomes == ["closed", "closed"]
     await unreachable.aclose()
+
+
+async def test_states_follow_the_shared_breaker_when_another_process_closes_it(breakers: CircuitBreakers) -> None:
+    v = vendor()
+    await breakers.record(v, CallResult.TRIP, NOW)
+    assert await breakers.states([v.name]) == {v.name: True}
+
+    await breakers.record(v, CallResult.SUCCESS, NOW + 31)  # another process's probe succeeded
+
+    assert await breakers.states([v.name]) == {v.name: False}
+
+
+async def test_an_open_circuit_lets_the_next_call_through_at_the_end_of_its_cool_down(
+    breakers: CircuitBreakers,
+) -> None:
+    v = vendor()
+    await breakers.record(v, CallResult.TRIP, NOW)
+
+    assert await breakers.next_call_at(v) == NOW + 30
+
+
+async def test_a_half_open_circuit_lets_the_next_call_through_when_its_probe_times_out(
+    breakers: CircuitBreakers,
+) -> None:
+    v = vendor(timeout=2)
+    await breakers.record(v, CallResult.TRIP, NOW)
+    assert await breakers.allow(v, NOW + 30)  # the probe
+
+    assert await breakers.next_call_at(v) == NOW + 32
+
+
+async def test_a_closed_circuit_lets_a_call_through_at_once(breakers: CircuitBreakers) -> None:
+    assert await breakers.next_call_at(vendor()) == 0.0

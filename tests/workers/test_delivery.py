@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from config.settings import DEFAULT_BUSY_RETRY_DELAY
 from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.constants import breaker_key, lease_key
 from dispatcher.errors import ServiceUnavailable
-from dispatcher.schemas import AttemptOutcome, OtpStatus, PostbackEvent, SendJob
+from dispatcher.schemas import Attempt, AttemptOutcome, OtpStatus, PostbackEvent, SendJob
 from dispatcher.sealing import Sealer
 from dispatcher.store import FIRST_JOB, MAX_CRASHES, ClaimKind, NewOtp, OtpStore, connect
 from tests.support import own_database, wait_for
@@ -33,7 +34,8 @@ from tests.vendors.canned import Answer, Canned
 from tests.vendors.specs import SPEC
 from vendors import build_providers
 from workers.breaker import CallResult, CircuitBreakers
-from workers.delivery import Deliverer, Finished, RetryLater, backoff
+from workers.delivery import Deliverer, Finished, RetryLater, backoff, failure_reason
+from workers.metrics import REGISTRY
 
 SECRET = "delivery-test-secret"
 RECIPIENT = "+33612345678"
@@ -58,10 +60,13 @@ def test_backoff_doubles_up_to_the_maximum_with_jitter(tries: int, ceiling: floa
 # the one place OTPs are made and read ---------------------------------------------------------------
 
 
-async def new_otp(store: OtpStore, *, created_at: float | None = None, resend_delay: int = 60) -> str:
-    """A new OTP awaiting its first send (job ``FIRST_JOB``) to ``RECIPIENT``, expiring 600 s after ``created_at``."""
+async def new_otp(
+    store: OtpStore, *, created_at: float | None = None, resend_delay: int = 60, **spec_fields: Any
+) -> str:
+    """A new OTP awaiting its first send (job ``FIRST_JOB``) to ``RECIPIENT``, expiring 600 s after ``created_at``
+    (``spec_fields`` change its ``OtpSpec``)."""
     otp_id = str(uuid.uuid4())
-    spec = SPEC.model_copy(update={"recipient": RECIPIENT, "resend_delay": resend_delay})
+    spec = SPEC.model_copy(update={"recipient": RECIPIENT, "resend_delay": resend_delay, **spec_fields})
     created_at = time.time() if created_at is None else created_at
     await store.create(NewOtp(otp_id, spec, recipient_index="index", prefix="+33612", created_at=created_at))
     return otp_id
@@ -307,7 +312,8 @@ async def test_when_every_vendor_fails_the_otp_is_failed_with_every_attempt_logg
 
     assert outcome == Finished(PostbackEvent.FAILED, postback=False)
     state = await otp_state(store, otp_id)
-    assert (state.status, state.failure_reason) == (OtpStatus.FAILED, "every provider of the chain failed")
+    reason = "every vendor of the route failed: first: HTTP_503; second: HTTP_500"
+    assert (state.status, state.failure_reason) == (OtpStatus.FAILED, reason)
     assert state.attempts == [
         ("first", AttemptOutcome.TEMPORARY_ERROR, "HTTP_503"),
         ("second", AttemptOutcome.TEMPORARY_ERROR, "HTTP_500"),
@@ -430,3 +436,169 @@ async def test_a_delivery_whose_record_redis_missed_is_recorded_on_the_next_run_
 
 async def _true_when(condition: bool) -> bool | None:
     return True if condition else None
+
+
+# what the spec asks for -----------------------------------------------------------------------------
+
+MESSAGE_CENTRAL = {"login": "C-1", "password": "secret", "vendor_text": True}
+OCTOPUSH = {"login": "me@example.com", "password": "secret"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "credentials", "spec_fields"),
+    [
+        ("messagecentral", MESSAGE_CENTRAL, {"otp_type": "alphanumeric", "code_length": 4}),
+        ("messagecentral", MESSAGE_CENTRAL, {"otp_type": "alpha", "code_length": 5}),
+        ("messagecentral", {**MESSAGE_CENTRAL, "vendor_text": False}, {}),
+        ("octopush", OCTOPUSH, {"channel": "WhatsApp"}),
+        ("octopush", OCTOPUSH, {"content": None, "template_id": 25}),
+    ],
+)
+async def test_a_vendor_that_cannot_honour_the_spec_is_passed_over_without_a_call(
+    vendor: VendorFactory,
+    deliverer: DelivererFactory,
+    store: OtpStore,
+    kind: str,
+    credentials: dict[str, Any],
+    spec_fields: dict[str, Any],
+) -> None:
+    first, second = await vendor("first", kind, **credentials), await vendor("second", vendor_text=True)
+    otp_id = await new_otp(store, **spec_fields)
+
+    outcome = await deliverer(first, second).deliver(SendJob(otp_id, FIRST_JOB))
+
+    assert outcome == Finished(PostbackEvent.DELIVERED, postback=False)
+    assert (await otp_state(store, otp_id)).attempts == [
+        ("first", AttemptOutcome.VENDOR_UNAVAILABLE, "CANNOT_HONOUR"),
+        ("second", AttemptOutcome.DELIVERED, None),
+    ]
+    assert first.calls == 0
+
+
+async def test_when_no_vendor_of_the_route_can_honour_the_otp_it_fails_saying_so(
+    vendor: VendorFactory, deliverer: DelivererFactory, store: OtpStore
+) -> None:
+    first = await vendor("first", "messagecentral", **MESSAGE_CENTRAL)
+    otp_id = await new_otp(store, otp_type="alphanumeric", code_length=4)
+
+    outcome = await deliverer(first).deliver(SendJob(otp_id, FIRST_JOB))
+
+    assert outcome == Finished(PostbackEvent.FAILED, postback=False)
+    state = await otp_state(store, otp_id)
+    reason = "no vendor of the route can honour this OTP: first: CANNOT_HONOUR (no alphanumeric codes)"
+    assert (state.status, state.failure_reason) == (OtpStatus.FAILED, reason)
+
+
+def test_a_failure_reason_names_each_vendor_with_its_codes_in_order_counting_repeats() -> None:
+    def attempt(vendor: str, code: str) -> Attempt:
+        return Attempt(
+            send_number=1,
+            vendor=vendor,
+            started_at=datetime.now(UTC),
+            latency_ms=1.0,
+            outcome=AttemptOutcome.TEMPORARY_ERROR,
+            error_code=code,
+        )
+
+    attempts = [attempt("d7", "HTTP_503")] * 3 + [attempt("octopush", "OCTOPUSH_103"), attempt("mc", "CANNOT_HONOUR")]
+
+    reason = failure_reason(attempts, {"mc": "no WhatsApp channel"})
+
+    tried = "d7: HTTP_503 x3; octopush: OCTOPUSH_103; mc: CANNOT_HONOUR (no WhatsApp channel)"
+    assert reason == f"every vendor of the route failed: {tried}"
+
+
+# open circuits -------------------------------------------------------------------------------------
+
+
+async def trip(aio_redis: aioredis.Redis, *vendors: Vendor) -> None:
+    """Open the vendors' circuits, as another worker would have."""
+    for each in vendors:
+        await CircuitBreakers(aio_redis).record(each.settings, CallResult.TRIP, time.time())
+
+
+async def test_when_only_open_circuits_stand_in_the_way_the_send_waits_for_the_first_cool_down(
+    vendor: VendorFactory, deliverer: DelivererFactory, store: OtpStore, aio_redis: aioredis.Redis
+) -> None:
+    first, second = await vendor("first", breaker_cooldown=30), await vendor("second", breaker_cooldown=3)
+    await trip(aio_redis, first, second)
+    otp_id = await new_otp(store)
+
+    outcome = await deliverer(first, second).deliver(SendJob(otp_id, FIRST_JOB))
+
+    assert isinstance(outcome, RetryLater)
+    assert 2 < outcome.countdown <= 3
+    assert outcome.job.job_seq > FIRST_JOB
+    state = await otp_state(store, otp_id)
+    assert (state.status, state.chain_pos, first.calls + second.calls) == (OtpStatus.OPEN, 0, 0)
+
+
+async def test_a_send_that_waited_for_a_circuit_is_delivered_by_the_probe(
+    vendor: VendorFactory, deliverer: DelivererFactory, store: OtpStore, aio_redis: aioredis.Redis
+) -> None:
+    first = await vendor("first", breaker_cooldown=0.05)
+    await trip(aio_redis, first)
+    otp_id = await new_otp(store)
+    chain = deliverer(first)
+    waited = await chain.deliver(SendJob(otp_id, FIRST_JOB))
+    assert isinstance(waited, RetryLater)
+
+    async def cooled_down() -> bool | None:
+        return True if time.time() >= await CircuitBreakers(aio_redis).next_call_at(first.settings) else None
+
+    await wait_for(cooled_down)
+    outcome = await chain.deliver(waited.job)
+
+    assert outcome == Finished(PostbackEvent.DELIVERED, postback=False)
+    assert first.calls == 1
+
+
+async def test_an_otp_that_expires_before_any_circuit_reopens_fails_naming_the_open_circuits(
+    vendor: VendorFactory, deliverer: DelivererFactory, store: OtpStore, aio_redis: aioredis.Redis
+) -> None:
+    first, second = await vendor("first", breaker_cooldown=30), await vendor("second", breaker_cooldown=30)
+    await trip(aio_redis, first, second)
+    otp_id = await new_otp(store, created_at=time.time() - 590)  # 10 s left
+
+    outcome = await deliverer(first, second).deliver(SendJob(otp_id, FIRST_JOB))
+
+    assert outcome == Finished(PostbackEvent.FAILED, postback=False)
+    reason = "every vendor of the route failed: first: CIRCUIT_OPEN; second: CIRCUIT_OPEN"
+    assert (await otp_state(store, otp_id)).failure_reason == reason
+
+
+async def test_an_otp_with_a_real_failure_among_open_circuits_fails_without_waiting(
+    vendor: VendorFactory, deliverer: DelivererFactory, store: OtpStore, aio_redis: aioredis.Redis
+) -> None:
+    first, second = await vendor("first", attempts=1), await vendor("second")
+    first.answer(INBOX, status=503)
+    await trip(aio_redis, second)
+    otp_id = await new_otp(store)
+
+    outcome = await deliverer(first, second).deliver(SendJob(otp_id, FIRST_JOB))
+
+    assert outcome == Finished(PostbackEvent.FAILED, postback=False)
+
+
+# metrics -------------------------------------------------------------------------------------------
+
+
+async def test_a_vendor_passed_over_is_counted_as_a_skip_not_as_a_call(
+    vendor: VendorFactory, deliverer: DelivererFactory, store: OtpStore, aio_redis: aioredis.Redis
+) -> None:
+    first, second = await vendor("first"), await vendor("second")
+    await trip(aio_redis, first)
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"vendor": "first", **labels}) or 0.0
+
+    skips = sample("otp_vendor_skips_total", reason="CIRCUIT_OPEN")
+    calls = sample("otp_vendor_attempts_total", outcome="VENDOR_UNAVAILABLE")
+    latencies = sample("otp_vendor_latency_seconds_count")
+
+    await deliverer(first, second).deliver(SendJob(otp_id := await new_otp(store), FIRST_JOB))
+
+    assert otp_id
+    assert sample("otp_vendor_skips_total", reason="CIRCUIT_OPEN") == skips + 1
+    assert sample("otp_vendor_attempts_total", outcome="VENDOR_UNAVAILABLE") == calls
+    assert sample("otp_vendor_latency_seconds_count") == latencies

@@ -1,16 +1,20 @@
--- KEYS: record, due. ARGV: now, otp_id, the time the resend's job must have been taken by.
+-- KEYS: record, due. ARGV: now, 1 to only check the resend rules (nothing written), otp_id, the time the
+-- resend's job must have been taken by.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'UNKNOWN'} end
 local f = redis.call('HMGET', KEYS[1], F.status, F.expires_at, F.resend_count, F.resend_limit,
-                     F.resend_delay, F.last_send_at, F.delivered_by)
+                     F.resend_delay, F.last_send_at, F.delivered_by, F.verify_attempts, F.max_attempts)
 local now = tonumber(ARGV[1])
 if now >= tonumber(f[2]) then return {'EXPIRED'} end
 if f[1] == 'VERIFIED' then return {'VERIFIED'} end
+if tonumber(f[8]) >= tonumber(f[9]) then return {'LOCKED'} end
 if tonumber(f[3]) >= tonumber(f[4]) then return {'LIMIT'} end
-if now - tonumber(f[6]) < tonumber(f[5]) then return {'TOO_SOON'} end
+local wait = tonumber(f[6]) + tonumber(f[5]) - now
+if wait > 0 then return {'TOO_SOON', tostring(wait)} end
+if ARGV[2] == '1' then return {'ALLOWED'} end
 local count = redis.call('HINCRBY', KEYS[1], F.resend_count, 1)
 redis.call('HINCRBY', KEYS[1], F.send_seq, 1)
 local job = redis.call('HINCRBY', KEYS[1], F.job_seq, 1)
 redis.call('HSET', KEYS[1], F.status, 'OPEN', F.last_send_at, ARGV[1], F.route_first, f[7],
            F.chain_pos, 0, F.vendor_tries, 0, F.failure, '', F.queued_at, ARGV[1])
-due_at(KEYS[2], ARGV[2], ARGV[3])
+due_at(KEYS[2], ARGV[3], ARGV[4])
 return {'OK', tostring(count), f[2], tostring(job)}

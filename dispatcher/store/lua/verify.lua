@@ -23,7 +23,10 @@ if matched and f[1] == 'OPEN' then
   return {'APPROVED'}
 end
 if matched or f[6] == '' then
-  if not exhausted then redis.call('HINCRBY', KEYS[1], F.verify_attempts, 1) end
+  if not exhausted then
+    local used = redis.call('HINCRBY', KEYS[1], F.verify_attempts, 1)
+    if used >= tonumber(f[4]) and f[1] == 'OPEN' then lock(KEYS[1]) end
+  end
   return {'FAILED'}
 end
 -- The vendor's code: one check per code at a time, each distinct code judged wrong costs one attempt, once.

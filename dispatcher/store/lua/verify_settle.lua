@@ -8,6 +8,8 @@ if ARGV[1] ~= '1' then
   local wrong = redis.call('HGET', KEYS[1], F.wrong_codes) or ''
   local judged = redis.sha1hex(ARGV[4] .. '\0' .. ARGV[5])
   redis.call('HSET', KEYS[1], F.wrong_codes, wrong == '' and judged or wrong .. ',' .. judged)
+  local f = redis.call('HMGET', KEYS[1], F.verify_attempts, F.max_attempts)
+  if status == 'OPEN' and tonumber(f[1]) >= tonumber(f[2]) then lock(KEYS[1]) end
   return 'FAILED'
 end
 if status ~= 'OPEN' then return 'FAILED' end
