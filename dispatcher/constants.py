@@ -53,3 +53,7 @@ def in_flight_key(recipient_index: str) -> str:
 def idempotency_key(caller: str, key: str) -> str:
     """The remembered answer to one Idempotency-Key of one caller."""
     return f"{KEY_PREFIX}idem:{caller}:{key}"
+
+
+REPLICATION_FENCE_KEY = f"{KEY_PREFIX}replication-fence"
+"""Counted up before each ``WAIT``: a write of the waiting connection's own, after the writes it confirms."""
