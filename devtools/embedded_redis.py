@@ -105,7 +105,7 @@ class EmbeddedRedis:
 
     def client(self) -> redis.Redis:
         """A client of this server, for readiness checks and tests."""
-        return redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
 
     def _wait_ready(self) -> None:
         client = self.client()

@@ -156,6 +156,7 @@ class TlsRedis(EmbeddedRedis):
     def client(self) -> redis.Redis:
         cert_file, key_file, ca_file = self.tls_files
         return redis.Redis(
+            host="127.0.0.1",
             port=self.port,
             ssl=True,
             ssl_certfile=str(cert_file),
