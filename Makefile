@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint browser bench clean
+.PHONY: dev test lint browser redis bench clean
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lint: $(STAMP)
 browser:
 	devtools/ensure-chromium
 
-test: lint browser
+# The sentinel failover and TLS tests run Debian's redis-server 7 (with TLS): installed here when missing.
+redis:
+	devtools/ensure-redis
+
+test: lint browser redis
 	$(BIN)/pytest
 
 # The benchmark of issue #7 on a stack of its own (a few minutes); writes bench/results/<date>.json and .png.

@@ -7,7 +7,10 @@ from config.settings import (
     OtpType,
     ProviderKind,
     ProviderSettings,
+    RedisEndpoint,
+    RedisOptions,
     Settings,
+    StoreRedisOptions,
     code_strength_problem,
     load_settings,
 )
@@ -19,7 +22,10 @@ __all__ = [
     "OtpType",
     "ProviderKind",
     "ProviderSettings",
+    "RedisEndpoint",
+    "RedisOptions",
     "Settings",
+    "StoreRedisOptions",
     "code_strength_problem",
     "load_settings",
 ]

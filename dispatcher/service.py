@@ -33,7 +33,7 @@ from dispatcher.schemas import (
     VerifyStatus,
 )
 from dispatcher.sealing import Sealer
-from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, VerifyTicket, connect
+from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, Replicas, VerifyTicket, connect_to
 from vendors import CodeChecker, OtpSpec, ProviderError, cannot_honour, phone
 
 ANONYMOUS = Caller()
@@ -56,12 +56,14 @@ class OtpService:
         guards: Guards,
         jobs: JobQueue,
         checker: CodeChecker,
+        replicas: Replicas | None = None,
     ) -> None:
         self._policy = settings.policy
         self._store = store
         self._guards = guards
         self._jobs = jobs
         self._checker = checker
+        self._replicas = replicas or Replicas(None, None, 0, 0)
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self._postbacks = bool(settings.postback_secret.get_secret_value())
         self._check_ttl = max((provider.timeout for provider in settings.providers), default=0.0) + CHECK_MARGIN
@@ -71,24 +73,30 @@ class OtpService:
     def connect(cls, settings: Settings) -> OtpService:
         """A service with its own Redis pool, publisher and vendor session; call ``close()`` when done."""
         settings.require("redis_url", "secret_key")
-        assert settings.redis_url is not None
-        redis = connect(settings.redis_url, settings.redis_timeout)
+        assert settings.store_redis is not None
+        redis = connect_to(settings.store_redis)
         sealer = Sealer(settings.secret_key.get_secret_value())
         store = OtpStore(redis, sealer, settings.policy.record_grace, settings.sweep_interval)
         guards = Guards(redis, sealer, settings.limits)
-        return cls(settings, store, guards, JobQueue(settings, settings.redis_url), CodeChecker(settings))
+        broker = connect_to(settings.broker_redis) if settings.broker_url and settings.broker_redis else None
+        replicas = Replicas(redis, broker, settings.redis.wait_replicas, settings.redis.wait_timeout)
+        return cls(settings, store, guards, JobQueue(settings), CodeChecker(settings), replicas)
 
     async def close(self) -> None:
         await self._jobs.close()
+        await self._replicas.close()
         await self._store.close()
         await self._checker.close()
 
     async def send(
         self, request: SendOtpRequest, caller: Caller = ANONYMOUS, idempotency_key: str | None = None
     ) -> SendOtpResponse:
-        """Accept an OTP and queue its delivery; with ``idempotency_key``, a replay gets the first answer."""
+        """Accept an OTP and queue its delivery; with ``idempotency_key``, a replay gets the first answer. With
+        ``OTP_REDIS__WAIT_REPLICAS``, the answer waits until replicas hold the record, its job and the key."""
         if idempotency_key is None:
-            return await self._send(request, caller)
+            answer = await self._send(request, caller)
+            await self._replicas.confirm()
+            return answer
         replayed = await self._guards.replay(caller, idempotency_key, request.model_dump_json())
         if replayed is not None:
             return SendOtpResponse.model_validate_json(replayed)
@@ -99,6 +107,7 @@ class OtpService:
                 await self._guards.remember(caller, idempotency_key, None)
             raise
         await self._guards.remember(caller, idempotency_key, answer.model_dump_json())
+        await self._replicas.confirm()
         return answer
 
     async def _send(self, request: SendOtpRequest, caller: Caller) -> SendOtpResponse:
@@ -158,6 +167,7 @@ class OtpService:
         while True:
             ticket = await self._store.verify(otp_id, digest, time.time(), self._check_ttl)
             if ticket.decided is not None:
+                await self._replicas.confirm()  # the outcome (OTP_REDIS__WAIT_REPLICAS)
                 return VerifyOtpResponse(status=ticket.decided)
             if not ticket.waiting:
                 return VerifyOtpResponse(status=await self._vendor_verify(otp_id, digest, ticket, code))
@@ -172,7 +182,9 @@ class OtpService:
         except DispatcherError:
             await self._store.refund_verify(otp_id, digest, ticket)
             raise
-        return await self._store.settle_vendor_verify(otp_id, digest, ticket, approved, time.time())
+        status = await self._store.settle_vendor_verify(otp_id, digest, ticket, approved, time.time())
+        await self._replicas.confirm()
+        return status
 
     async def queue_depths(self) -> dict[str, int]:
         """Jobs waiting in each queue (the broker is this Redis)."""

@@ -61,6 +61,7 @@ class Stack:
             api_tokens=self.env["OTP_API_TOKENS"],
             secret_key=self.env["OTP_SECRET_KEY"],
             providers=json.loads(self.env["OTP_PROVIDERS"]),
+            redis=json.loads(self.env.get("OTP_REDIS", "{}")),
         )
 
 
@@ -287,7 +288,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def control_app(stack: Stack) -> Celery:
     """A Celery app for remote control of the stack's workers."""
     app = Celery(set_as_current=False)
-    app.conf.update(celery_config(stack.settings, stack.redis_url))
+    app.conf.update(celery_config(stack.settings))
     return app
 
 

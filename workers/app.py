@@ -25,7 +25,7 @@ def make_celery(settings: Settings) -> Celery:
     settings.require("redis_url", "secret_key")
     assert settings.redis_url is not None
     app = Celery("otp-dispatcher", events=TaskEvents)
-    app.conf.update(celery_config(settings, settings.redis_url))
+    app.conf.update(celery_config(settings))
     app.conf.update(
         worker_pool="threads",
         worker_concurrency=settings.worker_concurrency,

@@ -24,7 +24,7 @@ import uvloop
 
 from config import Settings
 from dispatcher.sealing import Sealer
-from dispatcher.store import OtpStore, connect
+from dispatcher.store import OtpStore, connect_to
 from vendors import Provider, build_providers
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer
@@ -46,7 +46,8 @@ class Runtime:
         self._loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="otp-runtime", daemon=True)
         self._thread.start()
-        redis = connect(settings.redis_url, settings.redis_timeout)
+        assert settings.store_redis is not None
+        redis = connect_to(settings.store_redis)
         sealer = Sealer(settings.secret_key.get_secret_value())
         self.store = OtpStore(redis, sealer, settings.policy.record_grace, settings.sweep_interval)
         self.breakers = CircuitBreakers(redis)

@@ -2,7 +2,7 @@
 worker's delivery runs, each a module; every read-check-write is one Lua script of ``lua/``.
 """
 
-from dispatcher.store.connection import MAX_REDIS_CONNECTIONS, connect, redis_errors
+from dispatcher.store.connection import MAX_REDIS_CONNECTIONS, Replicas, connect, connect_to, redis_errors
 from dispatcher.store.otp_store import OtpStore
 from dispatcher.store.producer import Resent
 from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
@@ -21,9 +21,11 @@ __all__ = [
     "Lost",
     "NewOtp",
     "OtpStore",
+    "Replicas",
     "Resent",
     "VerifyTicket",
     "connect",
+    "connect_to",
     "record_script",
     "redis_errors",
 ]

@@ -3,7 +3,7 @@
 import pytest
 
 from dispatcher.openapi import openapi_document
-from tests.dispatcher.conftest import SECOND_TOKEN, LocalApi
+from tests.dispatcher.conftest import SECOND_TOKEN, LocalApi, LocalApiFactory
 from tests.support import random_number
 
 
@@ -153,3 +153,18 @@ async def test_a_refused_send_queues_nothing(local_api: LocalApi) -> None:
     status, _ = await local_api.post("/verify/v1/otp/send-otp", {"recipient": "0612345678", "content": "code {}"})
 
     assert (status, local_api.queued()) == (422, 0)
+
+
+async def test_send_otp_answers_503_when_the_replicas_asked_for_do_not_confirm_in_time(
+    start_local_api: LocalApiFactory,
+) -> None:
+    # Given an API that must see each send on one replica, over a Redis that has none
+    api = await start_local_api(redis={"wait_replicas": 1, "wait_timeout": 0.2})
+
+    # When an OTP is sent
+    status, body = await api.post("/verify/v1/otp/send-otp", {"recipient": random_number(), "content": "Code {}"})
+
+    # Then the caller is told to try again rather than given an OTP that one crash could lose
+    assert status == 503, body
+    assert body["detail"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "replicas" in body["detail"]["message"]

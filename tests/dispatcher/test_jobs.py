@@ -3,15 +3,17 @@
 import asyncio
 import base64
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
-from config import Settings
+from config import RedisEndpoint, RedisOptions, Settings
 from dispatcher.constants import SEND_QUEUE
-from dispatcher.jobs import JobQueue, broker_url
+from dispatcher.jobs import JobQueue, broker_url, celery_config
 from dispatcher.schemas import SendJob
 
 QueueFactory = Callable[..., JobQueue]
@@ -33,7 +35,7 @@ async def job_queue(unconsumed: tuple[str, redis.Redis]) -> AsyncIterator[QueueF
     queues: list[JobQueue] = []
 
     def make(**settings: object) -> JobQueue:
-        queues.append(JobQueue(Settings.model_validate({"redis_url": url, **settings}), url))
+        queues.append(JobQueue(Settings.model_validate({"redis_url": url, **settings})))
         return queues[-1]
 
     yield make
@@ -122,5 +124,48 @@ async def test_a_full_batch_does_not_wait_for_the_linger(
 
 
 def test_a_redis_socket_is_the_broker_by_kombus_name_for_it() -> None:
-    assert broker_url("unix:///run/redis.sock?db=2") == "redis+socket:///run/redis.sock?virtual_host=2"
-    assert broker_url("redis://cache:6379/1") == "redis://cache:6379/1"
+    assert broker_url(endpoint("unix:///run/redis.sock?db=2")) == "redis+socket:///run/redis.sock?virtual_host=2"
+    assert broker_url(endpoint("redis://cache:6379/1")) == "redis://cache:6379/1"
+
+
+def endpoint(url: str, **options: object) -> RedisEndpoint:
+    return RedisEndpoint(url, RedisOptions.model_validate(options), 1.0)
+
+
+def test_an_acl_user_and_password_go_into_the_brokers_url_quoted() -> None:
+    url = broker_url(endpoint("redis://cache:6379/1", username="otp", password="p@ss/word"))
+
+    assert url == "redis://otp:p%40ss%2Fword@cache:6379/1"
+
+
+def test_sentinels_are_kombus_list_of_sentinel_urls_with_the_master_name_as_a_transport_option() -> None:
+    settings = Settings(
+        redis_url="sentinel://s1:26379,s2,s3:26380/2",
+        redis={"master_name": "otp", "password": "pw", "sentinel_password": "spw"},
+    )
+
+    config = celery_config(settings)
+
+    assert config["broker_url"] == "sentinel://:pw@s1:26379/2;sentinel://:pw@s2:26379/2;sentinel://:pw@s3:26380/2"
+    options = config["broker_transport_options"]
+    assert options["master_name"] == "otp"
+    assert options["sentinel_kwargs"] == {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "password": "spw"}
+
+
+def test_a_tls_broker_verifies_the_server_against_the_configured_ca(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not parsed here")
+
+    config = celery_config(Settings(redis_url="rediss://cache:6380/0", redis={"ca_file": ca}))
+
+    assert config["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(ca)}
+
+
+def test_the_broker_is_the_store_unless_a_broker_url_of_its_own_is_set() -> None:
+    shared = celery_config(Settings(redis_url="redis://store:6379/0"))
+    split = celery_config(
+        Settings(redis_url="redis://store:6379/0", broker_url="redis://queue:6379/0", broker={"username": "jobs"})
+    )
+
+    assert shared["broker_url"] == "redis://store:6379/0"
+    assert split["broker_url"] == "redis://jobs:@queue:6379/0"

@@ -80,7 +80,7 @@ async def impatient_broker(stack: Stack, seconds: int) -> AsyncIterator[None]:
     """For the block, the jobs left unacknowledged longer than ``seconds`` go back on the queue, as a worker
     with that visibility timeout would put them (a worker refuses one shorter than its delivery lease)."""
     app = Celery(set_as_current=False)
-    config = celery_config(stack.settings, stack.redis_url)
+    config = celery_config(stack.settings)
     config["broker_transport_options"] |= {"visibility_timeout": seconds}
     app.conf.update(config)
 
