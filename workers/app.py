@@ -49,11 +49,14 @@ def make_celery(settings: Settings) -> Celery:
         freeze_startup_objects()
 
     def taken(request: Any, **_: Any) -> None:
-        """The broker handed this worker a send job and will hand it out again if the worker dies: its OTPs
-        are not due (for the sweeper) before the visibility timeout. Not waited for: the consumer goes on."""
+        """This worker took a send job: its OTPs are not due (for the sweeper) before a run of it would have
+        ended (a delivery lease and a sweep interval from now), so a job waiting for a pool thread is not
+        taken for lost; a job whose run fails and whose retry the broker cannot take (Redis away) is due
+        again soon after. Not waited for: the consumer goes on."""
         if request.name == SEND_TASK:
             otp_ids = [str(otp_id) for otp_id, _ in request.args[0]]
-            current_runtime(settings).postpone(otp_ids, time.time() + settings.visibility_timeout)
+            until = time.time() + settings.delivery_lease + settings.sweep_interval
+            current_runtime(settings).postpone(otp_ids, until)
 
     worker_ready.connect(warm_up, weak=False)
     task_received.connect(taken, weak=False)
