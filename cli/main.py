@@ -20,8 +20,8 @@ from aiohttp import web
 from cli import client_commands
 from config import ConfigError, Settings, load_settings
 from config.heap import freeze_startup_objects
+from config.loading import BaseChain
 from config.logs import configure_logging
-from config.settings import BaseChain
 from dispatcher.app import create_app
 from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE
 from workers.app import make_celery

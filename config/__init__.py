@@ -1,18 +1,16 @@
 """Settings shared by every dispatcher process."""
 
 from config.errors import ConfigError
+from config.loading import load_settings
+from config.redis import RedisEndpoint, RedisOptions, StoreRedisOptions
 from config.settings import (
     Limits,
     OtpPolicy,
     OtpType,
     ProviderKind,
     ProviderSettings,
-    RedisEndpoint,
-    RedisOptions,
     Settings,
-    StoreRedisOptions,
     code_strength_problem,
-    load_settings,
 )
 
 __all__ = [

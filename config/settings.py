@@ -8,12 +8,9 @@ file named by ``OTP_CONFIG_FILE`` (see README, "Configuration").
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import SplitResult, urlsplit
+from typing import Annotated, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -21,23 +18,20 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from config.errors import ConfigError
+from config.redis import RedisEndpoint, RedisOptions, StoreRedisOptions, redis_options_problem, redis_url_problem
 
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8080
@@ -72,12 +66,9 @@ LEASE_MARGIN = 5.0
 DEFAULT_JOB_BATCH = 200
 DEFAULT_JOB_LINGER = 0.01
 DEFAULT_REDIS_TIMEOUT = 1.0
-DEFAULT_WAIT_TIMEOUT = 0.5
-DEFAULT_SENTINEL_PORT = 26379
 
 CONFIG_FILE_VARIABLE = "OTP_CONFIG_FILE"
 ENV_PREFIX = "OTP_"
-REDIS_SCHEMES = ("redis", "rediss", "unix", "sentinel")
 
 OtpType = Literal["numeric", "alpha", "alphanumeric"]
 CountryPrefix = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{0,5}$")]
@@ -193,60 +184,6 @@ class ProviderSettings(BaseModel):
         if self.kind in ("octopush", "messagecentral") and not (self.login and self.password.get_secret_value()):
             raise ValueError(f"a {self.kind} provider needs login and password")
         return self
-
-
-class RedisOptions(BaseModel):
-    """How to reach one Redis deployment, beyond its URL: the Sentinel-managed primary's name, the ACL user,
-    the TLS files. ``[redis]`` (``OTP_REDIS__*``) for the store; ``[broker]`` (``OTP_BROKER__*``) for a broker
-    of its own (README, "Scaling out")."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    master_name: str = ""
-    """With a ``sentinel://`` URL: the name the sentinels monitor the primary under (``sentinel monitor <name>``)."""
-    sentinel_password: SecretStr = SecretStr("")
-    """With a ``sentinel://`` URL: the sentinels' own ``requirepass``, if they have one."""
-    username: str = ""
-    """The Redis ACL user (``ACL SETUSER``); empty: ``default``."""
-    password: SecretStr = SecretStr("")
-    """The ACL user's password (or ``requirepass``)."""
-    ca_file: Path | None = None
-    """With ``rediss://``: the CA certificate the server's certificate must chain to (default: the system's)."""
-    cert_file: Path | None = None
-    """With ``rediss://``: this client's certificate, for a server that asks for one (``tls-auth-clients``)..."""
-    key_file: Path | None = None
-    """...and its private key."""
-
-
-class StoreRedisOptions(RedisOptions):
-    """The store's Redis: ``RedisOptions`` plus how sure a write must be before the API answers."""
-
-    wait_replicas: int = Field(0, ge=0, le=16)
-    """Replicas that must confirm the OTP record and its job, and each verify's outcome, before the API
-    answers (Redis ``WAIT``); unconfirmed within ``wait_timeout``, the API answers 503. 0: do not wait."""
-    wait_timeout: float = Field(DEFAULT_WAIT_TIMEOUT, gt=0, le=10)
-    """Seconds the replicas have to confirm; must stay below ``OTP_REDIS_TIMEOUT``."""
-
-
-@dataclass(frozen=True, slots=True)
-class RedisEndpoint:
-    """One Redis deployment as every client of it is built from: its URL, options and command timeout."""
-
-    url: str
-    options: RedisOptions
-    timeout: float
-
-    @property
-    def sentinels(self) -> tuple[tuple[str, int], ...]:
-        """The sentinels' addresses of a ``sentinel://`` URL (empty for any other scheme)."""
-        parts = urlsplit(self.url)
-        if parts.scheme != "sentinel":
-            return ()
-        return tuple(_address(item) for item in parts.netloc.rpartition("@")[2].split(","))
-
-    @property
-    def database(self) -> int:
-        return int(urlsplit(self.url).path.strip("/") or 0)
 
 
 class Settings(BaseSettings):
@@ -477,222 +414,10 @@ def nesting_problem(settings: Settings) -> tuple[str, str, str] | None:
     return None
 
 
-BaseChain = Callable[[Settings], Sequence[Mapping[str, Any]]]
-"""A provider chain the configured ``[[providers]]`` entries amend (``dev``: the sandbox chain), built from
-the other settings (the sandbox's address)."""
-
-
-def load_settings(base_chain: BaseChain | None = None) -> Settings:
-    """Build the settings from the ``OTP_*`` variables and the TOML file, turning any invalid value into one
-    ``ConfigError`` naming where it came from: the variable, or the file and its key.
-
-    With ``base_chain``, the configured providers amend that chain (``merge_chain``) instead of being the
-    whole chain, and routes may name its vendors.
-    """
-    config_file = os.environ.get(CONFIG_FILE_VARIABLE)
-    if config_file and not Path(config_file).is_file():
-        raise ConfigError(CONFIG_FILE_VARIABLE, f"names {config_file!r}, which is not a file", "fix the path")
-    origins = _Origins.read(config_file)
-    try:
-        if base_chain is None:
-            return Settings()
-        # The other settings first, for the base chain: without the configured chain, and with every route
-        # emptied (arguments merge into the file's and the variables' tables key by key), as routes may
-        # name vendors that only the base chain has.
-        others = Settings(providers=(), routes=dict.fromkeys(origins.configured_route_prefixes(), ()))
-        chain, origins.chain_entries = merge_chain(base_chain(others), origins.configured_providers())
-        return Settings(providers=chain)
-    except ValidationError as exc:
-        raise origins.error(exc.errors()[0]) from None
-
-
-def merge_chain(base: Sequence[Mapping[str, Any]], entries: object) -> tuple[object, list[int | None] | None]:
-    """``base`` amended by the configured ``entries``: an entry whose ``name`` is in ``base`` replaces only
-    the fields it sets, in place; any other entry is added at the end. Also returns, for each provider of
-    the result, the index of the configured entry it came from (None: ``base`` alone).
-
-    Entries that are not a list of tables are returned as they are, for validation to refuse."""
-    if not isinstance(entries, list) or not all(isinstance(entry, Mapping) for entry in entries):
-        return entries, None
-    chain = [dict(provider) for provider in base]
-    came_from: list[int | None] = [None] * len(chain)
-    position = {provider["name"]: index for index, provider in enumerate(chain)}
-    for index, entry in enumerate(entries):
-        if entry.get("name") in position:
-            chain[position[entry["name"]]].update(entry)
-            came_from[position[entry["name"]]] = index
-        else:
-            chain.append(dict(entry))
-            came_from.append(index)
-    return chain, came_from
-
-
-def redis_url_problem(url: str) -> str | None:
-    """Why ``url`` is not an address of Redis that both the records and the broker can use, or None."""
-    parts = urlsplit(url)
-    if parts.scheme not in REDIS_SCHEMES:
-        return "must start with redis://, rediss://, unix:// or sentinel:// (e.g. redis://localhost:6379/0)"
-    if parts.scheme == "unix":
-        return None if parts.path else "must name the socket's path (e.g. unix:///run/redis/redis.sock)"
-    if parts.scheme == "sentinel":
-        return _sentinel_url_problem(parts)
-    return _redis_host_problem(parts)
-
-
-SENTINEL_EXAMPLE = "e.g. sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/0"
-
-
-def _sentinel_url_problem(parts: SplitResult) -> str | None:
-    if "@" in parts.netloc:
-        return "must not hold credentials: set OTP_REDIS__USERNAME and OTP_REDIS__PASSWORD (or OTP_BROKER__*)"
-    for item in parts.netloc.split(","):
-        problem = _redis_host_problem(urlsplit(f"redis://{item}"))
-        if problem or not item:
-            return f"must list the sentinels as host:port, separated by commas ({SENTINEL_EXAMPLE})"
-    database = parts.path.strip("/")
-    if (database and not database.isdigit()) or parts.query:
-        return f"must end with a database number, if any ({SENTINEL_EXAMPLE})"
-    return None
-
-
-def _address(item: str) -> tuple[str, int]:
-    parts = urlsplit(f"redis://{item}")
-    return str(parts.hostname), parts.port or DEFAULT_SENTINEL_PORT
-
-
-def redis_options_problem(endpoint: RedisEndpoint, prefix: str) -> tuple[str, str, str] | None:
-    """The first option that does not fit the endpoint's URL (as ``ConfigError``'s field, problem and fix), or
-    None. ``prefix``: the variables' (``OTP_REDIS`` or ``OTP_BROKER``)."""
-    options, scheme = endpoint.options, urlsplit(endpoint.url).scheme
-    url = f"{prefix}_URL"
-    if scheme == "sentinel" and not options.master_name:
-        return (f"{prefix}__MASTER_NAME", f"is not set, and {url} names sentinels", "set it to the monitored name")
-    if scheme != "sentinel":
-        for name in ("master_name", "sentinel_password"):
-            if _is_set(getattr(options, name)):
-                return (f"{prefix}__{name.upper()}", f"is set, but {url} is not a sentinel:// URL", "unset it")
-    if scheme != "rediss":
-        for name in ("ca_file", "cert_file", "key_file"):
-            if getattr(options, name) is not None:
-                return (f"{prefix}__{name.upper()}", f"is set, but {url} is not a rediss:// URL", "use rediss://")
-    if (options.cert_file is None) != (options.key_file is None):
-        return (f"{prefix}__CERT_FILE", "and KEY_FILE go together: set both or neither", "set both")
-    for name in ("ca_file", "cert_file", "key_file"):
-        path = getattr(options, name)
-        if path is not None and not path.is_file():
-            return (f"{prefix}__{name.upper()}", f"names {str(path)!r}, which is not a file", "fix the path")
-    has_credentials = bool(urlsplit(endpoint.url).password or urlsplit(endpoint.url).username)
-    if has_credentials and (options.username or options.password.get_secret_value()):
-        return (f"{prefix}__PASSWORD", f"is set and {url} holds credentials too", "set them in one place")
-    return None
-
-
-def _is_set(value: object) -> bool:
-    return bool(value.get_secret_value() if isinstance(value, SecretStr) else value)
-
-
-def _redis_host_problem(parts: SplitResult) -> str | None:
-    try:
-        parts.port  # noqa: B018 (parsing the port is the check)
-    except ValueError:
-        return "has a port that is not a number from 1 to 65535 (e.g. redis://localhost:6379/0)"
-    if not parts.hostname:
-        return "must name a host (e.g. redis://localhost:6379/0)"
-    database = parts.path.strip("/")
-    if database and not database.isdigit():
-        return "must end with a database number, if any (e.g. redis://localhost:6379/0)"
-    return None
-
-
-class _Origins:
-    """Where each configured value came from: a variable, a key of the TOML file, or neither (a default)."""
-
-    def __init__(
-        self, config_file: str | None, toml: dict[str, Any], environment: dict[str, Any], variables: set[str]
-    ) -> None:
-        self.config_file = config_file
-        self.toml = toml
-        self.environment = environment
-        self.variables = variables
-        self.chain_entries: list[int | None] | None = None
-        """After ``merge_chain``: the configured entry each provider of the chain came from."""
-
-    @classmethod
-    def read(cls, config_file: str | None) -> _Origins:
-        """Read each source on its own, stopping at one that cannot be read (TOML syntax, a variable that
-        should hold JSON)."""
-        variables = {name.upper() for name in os.environ if name.upper().startswith(ENV_PREFIX)}
-        toml: dict[str, Any] = {}
-        if config_file:
-            try:
-                toml = TomlConfigSettingsSource(Settings, toml_file=Path(config_file))()
-            except ValueError as exc:  # tomllib's TOMLDecodeError, with the line and column
-                raise ConfigError(config_file, str(exc).splitlines()[0], "fix the file") from None
-        try:
-            environment = EnvSettingsSource(Settings)()
-        except SettingsError as exc:
-            field = re.search(r'field "(\w+)"', str(exc))
-            names = sorted(name for name in variables if field and name.startswith(_variable_of([field.group(1)])))
-            cause = str(exc.__cause__ or exc).splitlines()[0]
-            raise ConfigError(" and ".join(names) or "settings", f"is not valid JSON: {cause}", "fix it") from None
-        return cls(config_file, toml, environment, variables)
-
-    def configured_providers(self) -> object:
-        """The ``providers`` as configured: the variable's (which wins, as in ``Settings``) or the file's."""
-        return self.environment.get("providers", self.toml.get("providers", []))
-
-    def configured_route_prefixes(self) -> set[str]:
-        return {prefix for routes in (self.environment, self.toml) for prefix in _table(routes.get("routes"))}
-
-    def error(self, details: ErrorDetails) -> ConfigError:
-        """The first validation error as one line naming the variable, or the file and key, to fix."""
-        loc = tuple(part for part in details["loc"] if part != "[key]")
-        problem = details["msg"].removeprefix("Value error, ")
-        if not loc:
-            where = f"{self.config_file} and the {ENV_PREFIX}* variables" if self.config_file else "settings"
-            return ConfigError(where, problem)
-        if loc[0] == "providers" and len(loc) > 1 and isinstance(loc[1], int) and self.chain_entries is not None:
-            entry = self.chain_entries[loc[1]]
-            if entry is None:
-                return ConfigError(f"the dev chain's {_key(loc)}", problem)
-            loc = ("providers", entry, *loc[2:])
-        names = self._variables(loc)
-        if names:
-            covered = any(name == _variable_of(loc) for name in names)
-            return ConfigError(" and ".join(names) if covered else f"{names[0]}: {_key(loc)}", problem)
-        if self.config_file and loc[0] in self.toml:
-            return ConfigError(f"{self.config_file}: {_key(loc)}", problem)
-        return ConfigError(_variable_of(loc[:1]), problem)
-
-    def _variables(self, loc: tuple[int | str, ...]) -> list[str]:
-        """The variables that set the value at ``loc``: the one naming it or a part holding it
-        (``OTP_PROVIDERS`` for ``providers.0.timeout``), else those naming values inside it."""
-        for length in range(len(loc), 0, -1):
-            if _variable_of(loc[:length]) in self.variables:
-                return [_variable_of(loc[:length])]
-        inside = _variable_of(loc) + "__"
-        return sorted(name for name in self.variables if name.startswith(inside))
-
-
-def _table(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _variable_of(loc: Sequence[int | str]) -> str:
-    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
-
-
-def _key(loc: Sequence[int | str]) -> str:
-    """``providers[0].timeout``, ``routes."+91"``: the key as the TOML file spells it."""
-    key = ""
-    for part in loc:
-        if isinstance(part, int):
-            key += f"[{part}]"
-        else:
-            name = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
-            key += f".{name}" if key else name
-    return key
-
-
 def _variable(field: str) -> str:
-    return _variable_of(field.split(".")[:1])
+    return variable_of(field.split(".")[:1])
+
+
+def variable_of(loc: Sequence[int | str]) -> str:
+    """The ``OTP_*`` variable of the value at ``loc`` (``("policy", "expiry")``: ``OTP_POLICY__EXPIRY``)."""
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError, Settings, load_settings
-from config.settings import LEASE_MARGIN, merge_chain, redis_url_problem
+from config.loading import merge_chain
+from config.redis import redis_url_problem
+from config.settings import LEASE_MARGIN
 from devtools.devstack import dev_chain, sandbox_providers
 from tests.compose import ROOT
 
