@@ -1,4 +1,5 @@
-"""The sandbox vendor server: every vendor on one port (their paths do not collide), one shared inbox."""
+"""The sandbox vendor server: every vendor on one port (their paths do not collide), one shared inbox, one
+network that carries their messages and sends their receipts."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from sandbox import control, d7, messagecentral, octopush
+from sandbox import control, d7, delivery, messagecentral, octopush
 from sandbox.state import STATE, SandboxState
 
 MAX_BODY_BYTES = 64 * 1024
@@ -27,6 +28,7 @@ def create_sandbox_app(credentials: SandboxCredentials | None = None) -> web.App
     credentials = credentials or SandboxCredentials()
     app = web.Application(middlewares=[d7.d7_auth], client_max_size=MAX_BODY_BYTES)
     app[STATE] = SandboxState()
+    delivery.setup(app)
     app.add_routes(control.routes)
     d7.setup(app, credentials.d7_token)
     octopush.setup(app, credentials.octopush_login, credentials.octopush_key)

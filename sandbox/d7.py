@@ -2,6 +2,15 @@
 
 D7 generates the code (``secrets``), puts the message in the inbox and checks codes itself: five wrong
 codes lock an OTP. Faults answer with D7's own error bodies (402 is INSUFFICIENT_CREDIT).
+
+Delivery receipts (``sandbox/RECEIPTS.md``): each message sent (send-otp, and each resend) gets one, POSTed
+to the send-otp's ``success_url`` when delivered or its ``failure_url`` when not (none without that URL).
+D7's Verify documents those two URLs ("the postback url to which the successful / failed OTP delivery
+response is sent") but not the body; the body is the one D7 documents for its Messages API's delivery
+reports ("Receiving DLR": a form-encoded POST of ``request_id``, ``msg_id``, ``recipient``, ``originator``,
+``status``). Assumed: ``request_id`` is the ``otp_id`` (what the send answered, as ``request_id`` is in the
+Messages API), ``msg_id`` a new id for each message sent, ``status`` ``delivered`` or ``undelivered`` (one
+version of that page spells it ``un_delivered``: a fault can ask for either).
 """
 
 from __future__ import annotations
@@ -19,10 +28,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from sandbox.delivery import NETWORK, Receipt, Reporter
 from sandbox.faults import with_faults
-from sandbox.state import STATE, Message
+from sandbox.state import Message, Url
 
 MAX_WRONG_CODES = 5
+FAILURE_STATUSES = ("undelivered", "un_delivered")
+"""The ``status`` of an undelivered receipt: the first unless a fault asks for the other."""
 TEMPLATE_TEXT = "Your code is {}"
 UNAUTHORIZED = {
     "code": "ACCESS_TOKEN_SIGNATURE_VERIFICATION_FAILED",
@@ -64,6 +76,8 @@ class SendBody(_Body):
     retry_count: int = Field(5, ge=0)
     otp_code_length: int = Field(6, ge=4, le=12)
     otp_type: Literal["numeric", "alpha", "alphanumeric"] = "numeric"
+    success_url: Url | None = None
+    failure_url: Url | None = None
 
     @model_validator(mode="after")
     def _content(self) -> SendBody:
@@ -91,6 +105,9 @@ class SandboxOtp:
     retry_delay: int
     retry_count: int
     last_sent_at: float
+    originator: str
+    success_url: str | None
+    failure_url: str | None
     resend_count: int = 0
     wrong: int = 0
     verified: bool = False
@@ -111,6 +128,27 @@ ALPHABETS = {
 def _generate(length: int, otp_type: str) -> str:
     """A code as D7 makes one: ``length`` random characters of the type's alphabet."""
     return "".join(secrets.choice(ALPHABETS[otp_type]) for _ in range(length))
+
+
+def _reporter(otp: SandboxOtp) -> Reporter:
+    """The receipt of one message sent for ``otp``: D7's delivery report, to its success or failure URL."""
+    msg_id = str(uuid.uuid4())
+
+    def report(delivered: bool, failure: str | None) -> Receipt | None:
+        url = otp.success_url if delivered else otp.failure_url
+        if url is None:
+            return None
+        status = "delivered" if delivered else failure or FAILURE_STATUSES[0]
+        fields = {
+            "request_id": otp.otp_id,
+            "msg_id": msg_id,
+            "recipient": otp.recipient,
+            "originator": otp.originator,
+            "status": status,
+        }
+        return Receipt("d7", otp.otp_id, otp.recipient, status, url, fields, "form")
+
+    return report
 
 
 def error_response(status: int) -> web.Response:
@@ -167,9 +205,12 @@ async def send_otp(request: web.Request) -> web.Response:
         retry_delay=body.retry_delay,
         retry_count=body.retry_count,
         last_sent_at=now,
+        originator=body.originator,
+        success_url=body.success_url,
+        failure_url=body.failure_url,
     )
     request.app[OTPS][otp.otp_id] = otp
-    request.app[STATE].deliver(Message("d7", otp.recipient, otp.text, code, otp.otp_id))
+    request.app[NETWORK].carry(Message("d7", otp.recipient, otp.text, code, otp.otp_id), _reporter(otp))
     return web.json_response({"otp_id": otp.otp_id, "status": "OPEN", "expiry": body.expiry})
 
 
@@ -190,7 +231,7 @@ async def resend_otp(request: web.Request) -> web.Response:
     if refusal:
         return web.json_response({"detail": {"code": refusal[0], "message": refusal[1]}}, status=400)
     otp.resend_count, otp.last_sent_at = otp.resend_count + 1, now
-    request.app[STATE].deliver(Message("d7", otp.recipient, otp.text, otp.code, otp.otp_id))
+    request.app[NETWORK].carry(Message("d7", otp.recipient, otp.text, otp.code, otp.otp_id), _reporter(otp))
     expiry = int(otp.expires_at - now)
     return web.json_response(
         {"otp_id": otp.otp_id, "status": "OPEN", "expiry": expiry, "resend_count": otp.resend_count}

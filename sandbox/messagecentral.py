@@ -4,6 +4,10 @@ responseCode values used here: 200 success; 401 token missing or invalid (HTTP 4
 customerId; 505 invalid verificationId; 506 a request for this number is already pending within its
 timeout; 511 invalid country code; 702 wrong code; 703 already verified; 705 expired; 800 maximum
 attempts reached; 402 insufficient balance (HTTP 402, the 'no credit' fault; not in the seed docs).
+
+No delivery receipts: VerifyNow documents token, send and validateOtp only, with no delivery callback and
+no status endpoint, so none is imitated. The delivery faults still decide whether its messages reach the
+inbox; a caller can judge its attempts by deadline alone.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from sandbox.delivery import NETWORK
 from sandbox.faults import with_faults
-from sandbox.state import STATE, Message
+from sandbox.state import Message
 
 TIMEOUT = 60
 """Seconds a sent code stays pending (a second send to the number before then is 506)."""
@@ -102,7 +107,7 @@ async def send(request: web.Request) -> web.Response:
     code = "".join(secrets.choice(string.digits) for _ in range(int(length)))
     verification = Verification(str(secrets.randbelow(10**9) + 10**9), number, code, now)
     request.app[VERIFICATIONS][verification.verification_id] = verification
-    request.app[STATE].deliver(
+    request.app[NETWORK].carry(
         Message("messagecentral", number, f"{code} is your verification code", code, verification.verification_id)
     )
     data = {

@@ -5,6 +5,16 @@ Body codes used here: 0 success; 101 bad api-login / api-key (HTTP 401); 100 inv
 196 too many wrong codes; 197 expired; 198 unknown token; 199 wrong code (with
 ``remaining_number_of_attempts``). The text may carry ``{code}`` where the code goes; without it the
 code is appended after a space.
+
+Delivery receipts (``sandbox/RECEIPTS.md``): Octopush documents its "acknowledgement of receipt" callback
+for its SMS API: a POST from its servers to the callback URL set once per account (in its interface's
+"Callbacks" page: here ``PUT /_sandbox/callbacks/octopush``), with ``channel``, ``message_id`` (the ticket
+of the original message), ``number``, ``status`` (``DELIVERED``, ``NOT_DELIVERED``, ``NOT_ALLOWED``,
+``UNKNOWN_DELIVERY``, ``BAD_DESTINATION``, ``BLACKLISTED_NUMBER``, ``UNDEFINED``; ``ACK`` too, never sent
+here) and ``delivery_date`` ("Y-m-d H:i:s"). Assumed: the OTP service's SMS get the same callback, its
+``message_id`` being the ``ticket_number`` that generate answered; the body is JSON (its example reads it
+with ``json_decode``; the table calls the fields "query fields"); the date is UTC; the channel's
+``meta_data`` is left out (its content is not documented). Without an account callback URL, no receipt.
 """
 
 from __future__ import annotations
@@ -16,17 +26,29 @@ import string
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from sandbox.delivery import NETWORK, Receipt, Reporter
 from sandbox.faults import with_faults
-from sandbox.state import STATE, Message
+from sandbox.state import STATE, Message, SandboxState
 
 PREFIX = "/v1/public/service/otp"
 PLACEHOLDER = "{code}"
 SPECIAL = "!#$%&*+-=?@"
+FAILURE_STATUSES = (
+    "NOT_DELIVERED",
+    "NOT_ALLOWED",
+    "UNKNOWN_DELIVERY",
+    "BAD_DESTINATION",
+    "BLACKLISTED_NUMBER",
+    "UNDEFINED",
+)
+"""The ``status`` of an undelivered receipt: the first unless a fault asks for another."""
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 CREDENTIALS = web.AppKey("octopush_credentials", tuple)
 OTPS = web.AppKey("octopush_otps", dict)
@@ -57,6 +79,26 @@ class OctopushOtp:
     max_wrong: int
     wrong: int = 0
     used: bool = False
+
+
+def _reporter(state: SandboxState, ticket: str, number: str, channel: str) -> Reporter:
+    """The acknowledgement of receipt of one generated code, to the account's callback URL."""
+
+    def report(delivered: bool, failure: str | None) -> Receipt | None:
+        url = state.callbacks.get("octopush")
+        if url is None:
+            return None
+        status = "DELIVERED" if delivered else failure or FAILURE_STATUSES[0]
+        fields = {
+            "channel": channel,
+            "message_id": ticket,
+            "number": number,
+            "status": status,
+            "delivery_date": datetime.now(tz=UTC).strftime(DATE_FORMAT),
+        }
+        return Receipt("octopush", ticket, number, status, url, fields, "json")
+
+    return report
 
 
 def _answer(code: int, message: str, status: int = 400, **extra: Any) -> web.Response:
@@ -103,10 +145,10 @@ async def generate(request: web.Request) -> web.Response:
     text = body.text.replace(PLACEHOLDER, code) if PLACEHOLDER in body.text else f"{body.text} {code}"
     otp = OctopushOtp(uuid.uuid4().hex, code, time.time() + body.validity_period, body.max_wrong_attempts)
     request.app[OTPS][otp.token] = otp
-    request.app[STATE].deliver(Message("octopush", body.phone_number, text, code, otp.token))
-    return web.json_response(
-        {"code": 0, "message": "success", "ticket_number": uuid.uuid4().hex[:12], "otp_request_token": otp.token}
-    )
+    ticket = f"sms_{uuid.uuid4().hex[:13]}"  # shaped like the tickets in Octopush's examples
+    reporter = _reporter(request.app[STATE], ticket, body.phone_number, body.channel)
+    request.app[NETWORK].carry(Message("octopush", body.phone_number, text, code, otp.token), reporter)
+    return web.json_response({"code": 0, "message": "success", "ticket_number": ticket, "otp_request_token": otp.token})
 
 
 @routes.put(PREFIX + "/validate")

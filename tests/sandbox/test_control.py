@@ -154,3 +154,54 @@ async def test_the_console_inbox_takes_the_same_faults(sandbox: Sandbox) -> None
         assert (response.status, response.content_type) == (502, "text/html")
 
     assert (await sandbox.request("GET", "/_sandbox/calls"))[1] == {"console": {"inbox": 1}}
+
+
+async def test_only_octopush_takes_an_account_callback_url(sandbox: Sandbox) -> None:
+    put = "/_sandbox/callbacks/{}"
+
+    assert await sandbox.request("PUT", put.format("octopush"), json={"url": "http://127.0.0.1:9/dlr"}) == (
+        200,
+        {"url": "http://127.0.0.1:9/dlr"},
+    )
+    status, body = await sandbox.request("PUT", put.format("d7"), json={"url": "http://127.0.0.1:9/dlr"})
+    assert (status, body["error"]) == (400, "d7 takes its callback URLs with each send-otp (success_url, failure_url)")
+    assert (await sandbox.request("PUT", put.format("messagecentral"), json={"url": "http://x.test/"}))[0] == 400
+    assert (await sandbox.request("PUT", put.format("nobody"), json={"url": "http://x.test/"}))[0] == 404
+    assert (await sandbox.request("PUT", put.format("octopush"), json={"url": "not a url"}))[0] == 400
+    assert (await sandbox.request("GET", "/_sandbox/callbacks"))[1] == {"octopush": "http://127.0.0.1:9/dlr"}
+
+
+async def test_reset_keeps_the_account_callback_url_and_forgets_the_phone(sandbox: Sandbox) -> None:
+    await sandbox.request("PUT", "/_sandbox/callbacks/octopush", json={"url": "http://127.0.0.1:9/dlr"})
+    await sandbox.request("PUT", "/_sandbox/phone", json={"url": "http://127.0.0.1:9/typed"})
+
+    await sandbox.request("POST", "/_sandbox/reset")
+
+    assert (await sandbox.request("GET", "/_sandbox/callbacks"))[1] == {"octopush": "http://127.0.0.1:9/dlr"}
+    assert (await sandbox.request("GET", "/_sandbox/phone"))[1] == {"phone": None, "typed": []}
+
+
+@pytest.mark.parametrize(
+    ("vendor", "faults"),
+    [
+        ("d7", {"undelivered_rate": 0.6, "silent_drop_rate": 0.5}),
+        ("d7", {"undelivered_status": "NOT_DELIVERED"}),
+        ("octopush", {"undelivered_status": "undelivered"}),
+        ("messagecentral", {"undelivered_status": "FAILED"}),
+        ("d7", {"prefix": "33"}),
+        ("d7", {"silent_drop_rate": 1.5}),
+    ],
+)
+async def test_delivery_faults_that_cannot_hold_are_400(
+    sandbox: Sandbox, vendor: str, faults: dict[str, object]
+) -> None:
+    assert (await sandbox.request("PUT", f"/_sandbox/faults/{vendor}", json=faults))[0] == 400
+
+
+async def test_the_console_inbox_takes_the_delivery_faults(sandbox: Sandbox) -> None:
+    await sandbox.fault("console", silent_drop_rate=1.0)
+
+    message = {"vendor": "console", "text": "1", "code": "1"}
+    assert (await sandbox.request("POST", "/inbox/+33612345678", json=message))[0] == 201
+
+    assert (await sandbox.request("GET", "/inbox/+33612345678"))[0] == 404

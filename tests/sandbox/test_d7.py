@@ -1,6 +1,8 @@
-"""The sandbox D7 Verify: D7's auth, bodies, code checks and errors."""
+"""The sandbox D7 Verify: D7's auth, bodies, code checks, errors and delivery reports."""
 
-from tests.sandbox.conftest import D7_AUTH, Sandbox
+import uuid
+
+from tests.sandbox.conftest import D7_AUTH, Receiver, Sandbox
 
 SEND, RESEND, VERIFY = "/verify/v1/otp/send-otp", "/verify/v1/otp/resend-otp", "/verify/v1/otp/verify-otp"
 
@@ -94,3 +96,65 @@ async def test_the_report_of_an_unknown_otp_is_404(sandbox: Sandbox) -> None:
     status, body = await sandbox.request("GET", "/verify/v1/report/nope", headers=D7_AUTH)
 
     assert (status, body["detail"]["code"]) == (404, "MESSAGE_LOG_NOT_EXISTS")
+
+
+async def test_a_delivered_message_gets_d7s_delivery_report_form_at_the_success_url(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    urls = {"success_url": receiver.url + "/ok", "failure_url": receiver.url + "/failed"}
+    otp_id, _ = await sent(sandbox, originator="SignOTP", **urls)
+
+    [report] = await receiver.wait()
+
+    assert (report.method, report.path, report.content_type) == ("POST", "/ok", "application/x-www-form-urlencoded")
+    assert report.fields == {
+        "request_id": otp_id,
+        "msg_id": report.fields["msg_id"],
+        "recipient": "+33612345678",
+        "originator": "SignOTP",
+        "status": "delivered",
+    }
+    assert uuid.UUID(report.fields["msg_id"])
+
+
+async def test_an_undelivered_message_is_reported_at_the_failure_url_and_never_reaches_the_phone(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    await sandbox.fault("d7", undelivered_rate=1.0)
+    body = {"recipient": "+33612345678", "content": "Code {}", "failure_url": receiver.url + "/failed"}
+    _, answer = await sandbox.request("POST", SEND, json=body, headers=D7_AUTH)
+
+    [report] = await receiver.wait()
+
+    assert (report.path, report.fields["request_id"], report.fields["status"]) == (
+        "/failed",
+        answer["otp_id"],
+        "undelivered",
+    )
+    assert (await sandbox.request("GET", "/inbox/+33612345678"))[0] == 404
+
+
+async def test_a_fault_can_ask_for_the_other_documented_spelling_of_undelivered(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    await sandbox.fault("d7", undelivered_rate=1.0, undelivered_status="un_delivered")
+    body = {"recipient": "+33612345678", "content": "Code {}", "failure_url": receiver.url + "/failed"}
+    await sandbox.request("POST", SEND, json=body, headers=D7_AUTH)
+
+    assert (await receiver.wait())[0].fields["status"] == "un_delivered"
+
+
+async def test_each_message_resent_gets_its_own_report(sandbox: Sandbox, receiver: Receiver) -> None:
+    otp_id, _ = await sent(sandbox, retry_delay=0, success_url=receiver.url + "/ok")
+    await sandbox.request("POST", RESEND, json={"otp_id": otp_id}, headers=D7_AUTH)
+
+    first, second = await receiver.wait(2)
+
+    assert first.fields["request_id"] == second.fields["request_id"] == otp_id
+    assert first.fields["msg_id"] != second.fields["msg_id"]
+
+
+async def test_a_callback_url_that_is_not_http_gets_d7s_422(sandbox: Sandbox) -> None:
+    body = {"recipient": "+33612345678", "content": "Code {}", "success_url": "ftp://example.com/x"}
+
+    assert (await sandbox.request("POST", SEND, json=body, headers=D7_AUTH))[0] == 422

@@ -77,3 +77,12 @@ async def test_wrong_codes_are_702_then_800(sandbox: Sandbox) -> None:
 
 async def test_an_unknown_verification_id_is_505(sandbox: Sandbox) -> None:
     assert await validate(sandbox, await token(sandbox), "123", "1234") == 505
+
+
+async def test_an_undelivered_code_never_reaches_the_phone_though_the_send_succeeded(sandbox: Sandbox) -> None:
+    await sandbox.fault("messagecentral", undelivered_rate=1.0)
+
+    status, body = await send(sandbox, await token(sandbox))
+
+    assert (status, body["responseCode"]) == (200, 200)
+    assert (await sandbox.request("GET", "/inbox/+919812345678"))[0] == 404

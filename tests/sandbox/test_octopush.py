@@ -1,8 +1,10 @@
-"""The sandbox Octopush OTP: header auth, generate, and every validate code."""
+"""The sandbox Octopush OTP: header auth, generate, every validate code, and acknowledgements of receipt."""
+
+import re
 
 import pytest
 
-from tests.sandbox.conftest import OCTOPUSH_AUTH, Sandbox
+from tests.sandbox.conftest import OCTOPUSH_AUTH, Receiver, Sandbox
 
 GENERATE, VALIDATE = "/v1/public/service/otp/generate", "/v1/public/service/otp/validate"
 
@@ -73,3 +75,45 @@ async def test_no_credit_is_103(sandbox: Sandbox) -> None:
     status, body = await sandbox.request("POST", GENERATE, json={}, headers=OCTOPUSH_AUTH)
 
     assert (status, body["code"]) == (402, 103)
+
+
+async def test_a_delivered_code_is_acknowledged_in_json_at_the_account_callback(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    await sandbox.request("PUT", "/_sandbox/callbacks/octopush", json={"url": receiver.url + "/octopush"})
+    body = {"phone_number": "+33612345678", "text": "Code {code}"}
+    _, answer = await sandbox.request("POST", GENERATE, json=body, headers=OCTOPUSH_AUTH)
+
+    [receipt] = await receiver.wait()
+
+    assert (receipt.method, receipt.path, receipt.content_type) == ("POST", "/octopush", "application/json")
+    assert receipt.fields == {
+        "channel": "sms",
+        "message_id": answer["ticket_number"],
+        "number": "+33612345678",
+        "status": "DELIVERED",
+        "delivery_date": receipt.fields["delivery_date"],
+    }
+    assert re.fullmatch(r"sms_[0-9a-f]{13}", answer["ticket_number"])
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", receipt.fields["delivery_date"])
+
+
+async def test_an_undelivered_code_is_acknowledged_with_the_status_the_fault_asks_for(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    await sandbox.request("PUT", "/_sandbox/callbacks/octopush", json={"url": receiver.url + "/octopush"})
+    await sandbox.fault("octopush", undelivered_rate=1.0, undelivered_status="BLACKLISTED_NUMBER")
+    await sandbox.request("POST", GENERATE, json={"phone_number": "+33612345678"}, headers=OCTOPUSH_AUTH)
+
+    [receipt] = await receiver.wait()
+
+    assert receipt.fields["status"] == "BLACKLISTED_NUMBER"
+    assert (await sandbox.request("GET", "/inbox/+33612345678"))[0] == 404
+
+
+async def test_an_undelivered_code_is_not_delivered_by_default(sandbox: Sandbox, receiver: Receiver) -> None:
+    await sandbox.request("PUT", "/_sandbox/callbacks/octopush", json={"url": receiver.url + "/octopush"})
+    await sandbox.fault("octopush", undelivered_rate=1.0)
+    await sandbox.request("POST", GENERATE, json={"phone_number": "+33612345678"}, headers=OCTOPUSH_AUTH)
+
+    assert (await receiver.wait())[0].fields["status"] == "NOT_DELIVERED"
