@@ -24,7 +24,7 @@ import redis
 from bench import procs
 from devtools.embedded_redis import EmbeddedRedis
 from devtools.processes import free_port, listening, spawn, start_process, stop_processes, wait_ready
-from dispatcher.constants import SEND_QUEUE, lease_key
+from dispatcher.constants import DUE_KEY, SEND_QUEUE, lease_key
 from sandbox import SandboxCredentials
 
 VENDOR = "d7"
@@ -155,7 +155,7 @@ class BenchStack:
             deadline = time.monotonic() + within
             while client.llen(SEND_QUEUE) or client.keys(lease_key("*")):
                 if time.monotonic() > deadline:
-                    client.delete(SEND_QUEUE)
+                    client.delete(SEND_QUEUE, DUE_KEY)  # the due index too, or the sweeper queues them again
                     return False
                 time.sleep(0.1)
             return True
