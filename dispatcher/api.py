@@ -14,7 +14,15 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from dispatcher.constants import QUEUES
 from dispatcher.errors import InvalidRequest, ServiceUnavailable
 from dispatcher.guards import Caller
-from dispatcher.metrics import QUEUE_DEPTH, REGISTRY, SENDS_ACCEPTED, STORE_UP, VERIFICATIONS
+from dispatcher.metrics import (
+    QUEUE_DEPTH,
+    REGISTRY,
+    SENDS_ACCEPTED,
+    SENDS_OVERDUE,
+    SENDS_PENDING,
+    STORE_UP,
+    VERIFICATIONS,
+)
 from dispatcher.schemas import (
     IdempotencyKey,
     Liveness,
@@ -93,15 +101,17 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics of this API process, with the depth of each queue (no token needed). Answers even
     while Redis is away (that is when the metrics matter): the depths read NaN and ``otp_store_up`` 0."""
     try:
-        depths = await request.app[SERVICE].queue_depths()
+        backlog = await request.app[SERVICE].backlog()
     except ServiceUnavailable:
         STORE_UP.set(0)
-        for queue in QUEUES:
-            QUEUE_DEPTH.labels(queue).set(math.nan)
+        for gauge in (*(QUEUE_DEPTH.labels(queue) for queue in QUEUES), SENDS_PENDING, SENDS_OVERDUE):
+            gauge.set(math.nan)
     else:
         STORE_UP.set(1)
-        for queue, depth in depths.items():
+        for queue, depth in backlog.queue_depths.items():
             QUEUE_DEPTH.labels(queue).set(depth)
+        SENDS_PENDING.set(backlog.pending)
+        SENDS_OVERDUE.set(backlog.overdue)
     return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

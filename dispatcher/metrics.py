@@ -28,6 +28,14 @@ QUEUE_DEPTH = Gauge(
     ["queue"],
     registry=REGISTRY,
 )
+SENDS_PENDING = Gauge(
+    "otp_sends_pending",
+    "OTPs whose send is not final yet (queued, in delivery, or awaiting a retry)",
+    registry=REGISTRY,
+)
+SENDS_OVERDUE = Gauge(
+    "otp_sends_overdue", "Pending OTPs that no worker took by their due time (lost or stuck jobs)", registry=REGISTRY
+)
 STORE_UP = Gauge("otp_store_up", "1 if Redis answered this scrape's queue-depth read, else 0", registry=REGISTRY)
 HTTP_REQUESTS = Counter(
     "otp_http_requests",

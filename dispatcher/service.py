@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from dataclasses import dataclass
 
 from config import Settings
 from dispatcher import codes
@@ -44,6 +45,16 @@ lead a check of the same code); concurrent callers of the same code wait as long
 CHECK_POLL_FIRST = 0.005
 CHECK_POLL_LAST = 0.05
 """A caller waiting on another's vendor check of its code asks the store again after 5 ms, doubling to 50 ms."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    queue_depths: dict[str, int]
+    """Jobs waiting in each queue."""
+    pending: int
+    """OTPs whose current send is not final (queued, being delivered, or waiting for a retry)..."""
+    overdue: int
+    """...and those of them no worker took in time (the sweeper queues them again)."""
 
 
 class OtpService:
@@ -186,9 +197,11 @@ class OtpService:
         await self._replicas.confirm()
         return status
 
-    async def queue_depths(self) -> dict[str, int]:
-        """Jobs waiting in each queue (the broker is this Redis)."""
-        return await self._store.queue_depths(QUEUES)
+    async def backlog(self) -> Backlog:
+        """Jobs waiting in each queue (the broker is this Redis), and the OTPs whose send is not final."""
+        depths = await self._store.queue_depths(QUEUES)
+        pending, overdue = await self._store.pending(time.time())
+        return Backlog(depths, pending, overdue)
 
     async def ping(self) -> None:
         """``ServiceUnavailable`` unless Redis answers."""

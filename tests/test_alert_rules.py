@@ -59,6 +59,7 @@ def test_the_alerts_cover_what_pages_an_operator() -> None:
         "OtpVendorErrorRate",
         "OtpAllCircuitsOpen",
         "OtpSendBacklog",
+        "OtpSendsOverdue",
         "OtpNoWorker",
         "OtpSendLatencyHigh",
         "OtpStoreDown",

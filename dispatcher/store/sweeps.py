@@ -61,6 +61,14 @@ class SweepOperations(Connected):
             taken = await self._sweep_postbacks(keys=[POSTBACKS_DUE_KEY], args=args)
         return [(otp_id, PostbackEvent(event)) for otp_id, event in (str(owed).rsplit(":", 1) for owed in taken)]
 
+    async def pending(self, now: float) -> tuple[int, int]:
+        """OTPs whose send is not final, and those of them overdue (no worker took their job in time)."""
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(DUE_KEY)
+            pipe.zcount(DUE_KEY, "-inf", now)
+            total, overdue = await pipe.execute()
+        return int(total), int(overdue)
+
     async def postpone(self, otp_ids: list[str], until: float) -> None:
         """A worker has taken these OTPs' job (the broker now hands it out again if the worker dies): not due
         before ``until``. OTPs no longer due stay so; a later due time stays."""

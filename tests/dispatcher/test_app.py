@@ -74,6 +74,7 @@ async def test_metrics_answer_while_redis_is_down_with_the_store_down_and_depths
 
     assert samples[("otp_store_up", ())] == 0
     assert math.isnan(samples[("otp_queue_depth", (("queue", "otp.send"),))])
+    assert math.isnan(samples[("otp_sends_pending", ())])
 
 
 async def test_refused_requests_are_counted_by_route_pattern_and_status(api_without_redis: str) -> None:

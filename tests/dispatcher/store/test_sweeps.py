@@ -105,3 +105,15 @@ async def test_a_send_without_a_postback_url_owes_none(store: OtpStore) -> None:
     await store.mark_delivered(otp_id, 1, "", attempt("console"), run.lease)
 
     assert otp_id not in {owed for owed, _ in await store.sweep_postbacks(NOW + 3600)}
+
+
+async def test_pending_sends_are_counted_and_those_past_due_told_apart(store: OtpStore) -> None:
+    before, _ = await store.pending(NOW)
+    otp_id = await new_otp(store)
+    await store.postpone([otp_id], NOW + HORIZON)
+
+    pending, overdue_now = await store.pending(NOW)
+    _, overdue_later = await store.pending(NOW + HORIZON + 1)
+
+    assert pending == before + 1
+    assert overdue_later >= overdue_now + 1
