@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import redis
 from celery import Celery
+from prometheus_client.parser import text_string_to_metric_families
 
 from config import Settings
 from devtools import processes
@@ -184,6 +185,18 @@ def own_database(redis_url: str) -> str:
     parts = urlsplit(redis_url)
     database = int(parts.path.strip("/") or 0)
     return urlunsplit(parts._replace(path=f"/{(database + 1) % 16}"))
+
+
+async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample a Prometheus endpoint serves, by name and labels."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def random_number() -> str:

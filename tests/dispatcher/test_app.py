@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from prometheus_client.parser import text_string_to_metric_families
 
 from config import ConfigError, Settings
 from dispatcher.app import create_app
+from tests.support import scrape
 
 TOKEN = "token"
 
@@ -56,21 +56,10 @@ async def test_liveness_needs_no_redis_and_no_token(api_without_redis: str) -> N
         assert (response.status, await response.json()) == (200, {"status": "ok"})
 
 
-async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as response:
-        assert response.status == 200
-        text = await response.text()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 async def test_metrics_answer_while_redis_is_down_with_the_store_down_and_depths_unknown(
     api_without_redis: str,
 ) -> None:
-    samples = await scrape(api_without_redis)
+    samples = await scrape(api_without_redis + "/metrics")
 
     assert samples[("otp_store_up", ())] == 0
     assert math.isnan(samples[("otp_queue_depth", (("queue", "otp.send"),))])
@@ -82,13 +71,13 @@ async def test_refused_requests_are_counted_by_route_pattern_and_status(api_with
         "otp_http_requests_total",
         (("method", "GET"), ("route", "/verify/v1/report/{otp_id}"), ("status", "401")),
     )
-    before = (await scrape(api_without_redis)).get(refused, 0)
+    before = (await scrape(api_without_redis + "/metrics")).get(refused, 0)
 
     async with aiohttp.ClientSession() as session:
         for _ in range(3):
             async with session.get(api_without_redis + "/verify/v1/report/3f0e1d2c-0000-4000-8000-000000000000"):
                 pass
-    after = await scrape(api_without_redis)
+    after = await scrape(api_without_redis + "/metrics")
 
     assert after[refused] == before + 3
     assert not any("3f0e1d2c" in str(labels) for _, labels in after)

@@ -1,20 +1,6 @@
 """Prometheus metrics move as the stack sends, fails over, verifies and refuses."""
 
-import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
-
-from tests.support import Api, Stack, random_number
-
-
-async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200
-        text = await response.text()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+from tests.support import Api, Stack, random_number, scrape
 
 
 def worker_metrics(stack: Stack) -> str:
