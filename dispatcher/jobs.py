@@ -1,12 +1,14 @@
 """Send jobs on Celery: the broker configuration both sides share, and the publisher the producer side uses.
 
 The producer sends tasks by name (``constants.SEND_TASK``) and never imports worker code. A job
-carries only otp_ids with their job numbers; everything else is read from the store by the worker.
+carries only otp_ids with their job numbers (``send_args``, the one shape every publisher uses);
+everything else is read from the store by the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +56,13 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "enable_utc": True,
         "timezone": "UTC",
     }
+
+
+def send_args(jobs: Iterable[SendJob]) -> list[list[list[str | int]]]:
+    """The send task's arguments for ``jobs``: one argument, the batch of ``[otp_id, job number]`` pairs.
+    Lists, not the ``SendJob`` tuples, so that a job reads the same in Flower (``[[['<otp_id>', 1]]]``)
+    whoever published it: the API, a worker's retry or the sweeper."""
+    return [[[job.otp_id, job.job_seq] for job in jobs]]
 
 
 def broker_url(redis_url: str) -> str:
@@ -119,7 +128,7 @@ class JobQueue:
     def _publish(self, jobs: list[SendJob], expires: datetime) -> None:
         self._celery.send_task(
             SEND_TASK,
-            args=[jobs],
+            args=send_args(jobs),
             queue=SEND_QUEUE,
             expires=expires,
             retry=True,
