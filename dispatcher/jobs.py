@@ -1,13 +1,15 @@
 """Send jobs on Celery: the broker configuration both sides share, and the publisher the producer side uses.
 
 The producer sends tasks by name (``constants.SEND_TASK``) and never imports worker code. A job
-carries only otp_ids with their job numbers; everything else is read from the store by the worker.
+carries only otp_ids with their job numbers (``send_args``, the one shape every publisher uses);
+everything else is read from the store by the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,6 +99,13 @@ def broker_tls(options: RedisOptions) -> dict[str, Any]:
     return {"ssl_cert_reqs": ssl.CERT_REQUIRED} | tls_files(options)
 
 
+def send_args(jobs: Iterable[SendJob]) -> list[list[list[str | int]]]:
+    """The send task's arguments for ``jobs``: one argument, the batch of ``[otp_id, job number]`` pairs.
+    Lists, not the ``SendJob`` tuples, so that a job reads the same in Flower (``[[['<otp_id>', 1]]]``)
+    whoever published it: the API, a worker's retry or the sweeper."""
+    return [[[job.otp_id, job.job_seq] for job in jobs]]
+
+
 class JobQueue:
     """Publishes send jobs from async code, never blocking the event loop.
 
@@ -150,7 +159,7 @@ class JobQueue:
     def _publish(self, jobs: list[SendJob], expires: datetime) -> None:
         self._celery.send_task(
             SEND_TASK,
-            args=[jobs],
+            args=send_args(jobs),
             queue=SEND_QUEUE,
             expires=expires,
             retry=True,

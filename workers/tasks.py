@@ -7,24 +7,43 @@ and expiring with the OTP: a vendor's temporary failure (``RetryLater`` from the
 another worker is busy with (also ``RetryLater``), a run that raised (a Redis blip). Publishing never
 waits: a job the broker cannot take is left to the sweeper (``workers/sweeper.py``), which queues it
 again from the OTP's due time in Redis once the broker takes jobs again; no pool thread waits or sleeps.
+
+What Flower shows of a send task answers "what happened to OTP x?", with ids only (never a number or
+a code). Its arguments are ``[[otp_id, job number], ...]`` whoever published it (``send_args``), so
+searching Flower for an otp_id finds every task of that OTP. Its end tells the OTPs' fates (``Fate``):
+
+- SUCCESS, the result a dict of otp_id to ``DELIVERED``, ``FAILED`` or ``NOTHING TO DO`` (a job run
+  twice, an OTP resent or expired meanwhile);
+- RETRY, when an OTP of the job runs again in a new job (``schedule``; that job is ours, not Celery's
+  ``Task.retry``, which would republish the same job number and every OTP of the batch): the task
+  raises ``OtpsRunAgain`` (a Celery ``Retry``), whose text gives every OTP's fate, each retry's delay,
+  new job number and task id; Flower counts it as retried;
+- FAILURE, when every OTP of the job failed for good (every vendor, a rejection, runs that kept
+  failing): the task raises ``AllOtpsFailed`` once the bookkeeping is done (records, metrics,
+  postbacks). The job is acknowledged all the same (``task_acks_on_failure_or_timeout``, Celery's
+  default), never queued again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Retry
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from config import Settings
 from dispatcher.constants import POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
+from dispatcher.jobs import send_args
 from dispatcher.schemas import PostbackEvent, SendJob
 from dispatcher.store import Lost
-from workers.delivery import Finished
+from workers.delivery import Finished, RetryLater
 from workers.metrics import FINISHED
 from workers.runtime import current_runtime
 
@@ -41,6 +60,58 @@ PUBLISH_ERRORS = (KombuError, RedisError, OSError)
 log = logging.getLogger(__name__)
 
 
+class AllOtpsFailed(Exception):
+    """Every OTP of the job failed for good: the task ends FAILURE."""
+
+
+class OtpsRunAgain(Retry):  # type: ignore[misc]
+    """An OTP of the job runs again in a new job: the task ends RETRY. Celery's ``Retry``, raised without
+    ``Task.retry`` (the new jobs are ours), and shown by Flower as its repr: its message, not Celery's
+    ``Retry(Retry(...), None, None)``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+    def __reduce__(self) -> tuple[type[OtpsRunAgain], tuple[str]]:
+        return type(self), (self.message,)
+
+
+class Ending(Enum):
+    DONE = "done"
+    """Delivered, or nothing to do."""
+    FAILED = "failed"
+    """Failed for good: every vendor, a rejection, or runs that kept failing (dropped)."""
+    AGAIN = "again"
+    """Runs again in a new job."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    """What became of one OTP in a send job, as Flower shows it."""
+
+    otp_id: str
+    ending: Ending
+    text: str
+
+
+def conclude(fates: list[Fate]) -> dict[str, str]:
+    """The send task's result, ``{otp_id: fate}``; or the exception that makes Flower show the task as
+    retried (``OtpsRunAgain``: an OTP runs again) or failed (``AllOtpsFailed``)."""
+    summary: dict[str, str] = {}
+    for fate in fates:  # one OTP twice in a batch (a resend coalesced with its send): both fates
+        summary[fate.otp_id] = f"{summary[fate.otp_id]}; {fate.text}" if fate.otp_id in summary else fate.text
+    endings = {fate.ending for fate in fates}
+    text = "; ".join(f"otp {otp_id}: {fate}" for otp_id, fate in summary.items())
+    if Ending.AGAIN in endings:
+        raise OtpsRunAgain(text)
+    if endings == {Ending.FAILED}:
+        raise AllOtpsFailed(text)
+    return summary
+
+
 class Jobs:
     """Publishes the dispatcher's jobs from a worker process (tasks, the sweeper)."""
 
@@ -48,18 +119,18 @@ class Jobs:
         self._app = app
         self._settings = settings
 
-    def schedule(self, job: SendJob, countdown: float, expires_at: float, reruns: int = 0) -> None:
+    def schedule(self, job: SendJob, countdown: float, expires_at: float, reruns: int = 0) -> str | None:
         """Run ``job`` again in ``countdown`` seconds, unless its OTP has expired by then: the one retry path
-        of send jobs. ``reruns`` counts the runs in a row that raised."""
-        self.publish(SEND_TASK, SEND_QUEUE, [[job]], time.time() + countdown, expires_at, reruns)
+        of send jobs. ``reruns`` counts the runs in a row that raised. Returns the new task's id, if queued."""
+        return self.publish(SEND_TASK, SEND_QUEUE, send_args([job]), time.time() + countdown, expires_at, reruns)
 
     def queue_lost(self, lost: list[Lost]) -> None:
         """Queue again the jobs the sweeper found lost, in batches as the API publishes them."""
         batch = self._settings.job_batch
         for start in range(0, len(lost), batch):
             chunk = lost[start : start + batch]
-            jobs = [item.job for item in chunk]
-            self.publish(SEND_TASK, SEND_QUEUE, [jobs], time.time(), max(item.expires_at for item in chunk))
+            args = send_args(item.job for item in chunk)
+            self.publish(SEND_TASK, SEND_QUEUE, args, time.time(), max(item.expires_at for item in chunk))
 
     def queue_postback(self, otp_id: str, event: PostbackEvent) -> None:
         now = time.time()
@@ -67,15 +138,16 @@ class Jobs:
 
     def publish(
         self, task: str, queue: str, args: list[Any], due_at: float, expires_at: float, retries: int = 0
-    ) -> None:
-        """Put a job on the broker, due at ``due_at`` (a Unix time) and dropped unrun after ``expires_at``.
-        A job the broker cannot take is logged and left to the sweeper, which finds it due in Redis."""
+    ) -> str | None:
+        """Put a job on the broker, due at ``due_at`` (a Unix time) and dropped unrun after ``expires_at``;
+        returns its task id. A job the broker cannot take is logged and left to the sweeper, which finds it
+        due in Redis (None, as for a job not queued because it has expired)."""
         if expires_at <= time.time():
             log.info("%s%s: not queued, it has expired", task, args)
-            return
+            return None
         wait = due_at - time.time()
         try:
-            self._app.send_task(
+            result = self._app.send_task(
                 task,
                 args=args,
                 queue=queue,
@@ -87,38 +159,51 @@ class Jobs:
             )
         except PUBLISH_ERRORS as exc:
             log.warning("%s%s: the broker cannot take it (%s); the sweeper queues it once it can", task, args, exc)
+            return None
+        return str(result.id)
 
 
 def register_tasks(app: Celery, settings: Settings, jobs: Jobs) -> None:
     """Define the dispatcher's tasks on ``app``."""
 
-    @app.task(name=SEND_TASK, bind=True, ignore_result=True, queue=SEND_QUEUE)
-    def send_otp(self: Task, batch: list[list[str | int]]) -> None:
+    @app.task(name=SEND_TASK, bind=True, ignore_result=True, queue=SEND_QUEUE, throws=(AllOtpsFailed,))
+    def send_otp(self: Task, batch: list[list[str | int]]) -> dict[str, str]:
         """Deliver the current send of each OTP of the batch through the provider chain, concurrently
-        (safe to run twice). ``batch`` holds ``SendJob`` pairs: an otp_id and its job number."""
+        (safe to run twice). ``batch`` holds ``SendJob`` pairs: an otp_id and its job number. Returns each
+        OTP's fate, or raises for Flower to show the task retried or failed (``conclude``)."""
         runtime = current_runtime(settings)
         sends = [SendJob(str(otp_id), int(job_seq)) for otp_id, job_seq in batch]
         try:
             outcomes = runtime.run(runtime.deliverer.deliver_all(sends))
         except Exception as exc:
             outcomes = [exc] * len(sends)
-        for job, outcome in zip(sends, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                rerun(self, job, outcome)
-            elif isinstance(outcome, Finished):
-                FINISHED.labels(outcome.event.value).inc()
-                if outcome.postback:
-                    jobs.queue_postback(job.otp_id, outcome.event)
-            elif outcome is not None:
-                jobs.schedule(outcome.job, outcome.countdown, outcome.expires_at)
+        return conclude([settle(self, job, outcome) for job, outcome in zip(sends, outcomes, strict=True)])
 
-    def rerun(task: Task, job: SendJob, error: BaseException) -> None:
+    def settle(task: Task, job: SendJob, outcome: Finished | RetryLater | BaseException | None) -> Fate:
+        """Do what ``outcome`` asks for (count it, queue its postback or its next job); what became of the OTP."""
+        if isinstance(outcome, BaseException):
+            return rerun(task, job, outcome)
+        if isinstance(outcome, Finished):
+            FINISHED.labels(outcome.event.value).inc()
+            if outcome.postback:
+                jobs.queue_postback(job.otp_id, outcome.event)
+            ending = Ending.DONE if outcome.event is PostbackEvent.DELIVERED else Ending.FAILED
+            return Fate(job.otp_id, ending, outcome.event.value)
+        if outcome is None:
+            return Fate(job.otp_id, Ending.DONE, "NOTHING TO DO")
+        task_id = jobs.schedule(outcome.job, outcome.countdown, outcome.expires_at)
+        return Fate(job.otp_id, Ending.AGAIN, _again(outcome.countdown, outcome.job, task_id))
+
+    def rerun(task: Task, job: SendJob, error: BaseException) -> Fate:
         reruns = int(task.request.retries or 0) + 1
+        failed = f"RUN FAILED: {type(error).__name__}"
         if reruns > MAX_ERROR_RERUNS:
             log.error("otp %s: its delivery run failed %d times in a row (%r); dropped", job.otp_id, reruns, error)
-            return
+            return Fate(job.otp_id, Ending.FAILED, f"{failed}, {reruns} runs in a row; dropped")
         log.warning("otp %s: delivery run failed (%s); trying again", job.otp_id, type(error).__name__)
-        jobs.schedule(job, settings.error_retry_delay, _expires_at(task, settings), reruns)
+        delay = settings.error_retry_delay
+        task_id = jobs.schedule(job, delay, _expires_at(task, settings), reruns)
+        return Fate(job.otp_id, Ending.AGAIN, f"{failed}; {_again(delay, job, task_id)}")
 
     @app.task(name=POSTBACK_TASK, ignore_result=True, queue=POSTBACK_QUEUE)
     def send_postback(otp_id: str, event: str) -> None:
@@ -126,6 +211,11 @@ def register_tasks(app: Celery, settings: Settings, jobs: Jobs) -> None:
         take is due again later (doubling delays), and the sweeper queues it then."""
         runtime = current_runtime(settings)
         runtime.run(runtime.postbacks.deliver(otp_id, PostbackEvent(event)))
+
+
+def _again(countdown: float, job: SendJob, task_id: str | None) -> str:
+    where = f"task {task_id}" if task_id else "not queued now: see the worker's log"
+    return f"RETRY in {countdown:.2f} s as job {job.job_seq} ({where})"
 
 
 def _expires_at(task: Task, settings: Settings) -> float:

@@ -99,7 +99,7 @@ async def test_the_browser_sees_the_delivered_send_task_succeeded(browser: WebDr
     assert (name, state) == ("otp.send", "SUCCESS")
     assert detail(browser, "Name") == "otp.send"
     assert detail(browser, "Status") == "SUCCESS"
-    assert detail(browser, "Arguments") == f"[[('{otp_id}', 1)]]"  # a batch of (otp_id, job number) pairs
+    assert detail(browser, "Arguments") == f"[[['{otp_id}', 1]]]"  # a batch of [otp_id, job number] pairs
     assert_picture(tasks_picture)
     assert_picture(task_picture)
 

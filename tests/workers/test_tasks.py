@@ -26,6 +26,7 @@ from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE, SEND_TASK
 from dispatcher.inprocess_client import InProcessClient
 from tests.support import random_number, wait_for
 from workers.app import make_celery
+from workers.tasks import AllOtpsFailed, Ending, Fate, OtpsRunAgain, conclude
 
 # The worker's consumer warns (Celery 6 will change a default) when Redis goes away under it.
 pytestmark = pytest.mark.filterwarnings("ignore::celery.exceptions.CPendingDeprecationWarning")
@@ -159,6 +160,8 @@ class Seen:
     published: list[dict[str, Any]] = field(default_factory=list)
     finished: list[tuple[float, str, list[list[Any]]]] = field(default_factory=list)
     """When each send task returned (``time.monotonic()``), its task id and its jobs."""
+    states: dict[str, str] = field(default_factory=dict)
+    """The state each send task ended in (``SUCCESS``, ``RETRY``, ``FAILURE``), by task id."""
 
     def jobs_of(self, otp_id: str) -> list[dict[str, Any]]:
         return [job for job in self.published if job["args"][0][0][0] == otp_id]
@@ -175,8 +178,9 @@ def seen() -> Iterator[Seen]:
         if sender == SEND_TASK:
             record.published.append({"args": body[0], "eta": headers.get("eta"), "retries": headers.get("retries")})
 
-    def finished(sender: Any, task_id: str, args: Any, **_: Any) -> None:
+    def finished(sender: Any, task_id: str, args: Any, state: str, **_: Any) -> None:
         if sender.name == SEND_TASK:
+            record.states[task_id] = state
             record.finished.append((time.monotonic(), task_id, args[0]))
 
     after_task_publish.connect(published, weak=False)
@@ -217,6 +221,7 @@ async def test_a_send_job_delivers_and_is_acknowledged(
     otp_id = (await client.send(recipient, "Your code is {}")).otp_id
 
     await delivered(client, otp_id)
+    await wait_for(lambda: _true(seen.runs_of(otp_id)))  # the record is written before the task returns
     [(_, task_id)] = seen.runs_of(otp_id)
 
     async def acknowledged() -> bool | None:
@@ -276,6 +281,64 @@ async def test_while_the_broker_is_down_a_task_returns_at_once_and_no_pool_threa
         await wait_for(lambda: _true(seen.runs_of(otp_id)), within=2 * settings.redis_timeout + 1)
 
     await delivered(client, otp_id)
+
+
+@pytest.mark.parametrize(("statuses", "last"), [([503], "SUCCESS"), ([503, 503], "FAILURE")], ids=["ok", "failed"])
+async def test_jobs_that_end_retried_or_failed_are_acknowledged_not_queued_again(
+    client: InProcessClient, vendor: Vendor, broker: redis.Redis, seen: Seen, statuses: list[int], last: str
+) -> None:
+    # Given the only vendor failing once (then delivering) or twice (then the OTP has failed on every vendor)
+    recipient = random_number()
+    vendor.scripts[recipient] = list(statuses)
+
+    # When an OTP is sent: its first job ends RETRY, the second SUCCESS or FAILURE
+    otp_id = (await client.send(recipient, "Your code is {}")).otp_id
+    await wait_for(lambda: _true(len(seen.runs_of(otp_id)) == 2))
+    (_, first), (_, second) = seen.runs_of(otp_id)
+    assert (seen.states[first], seen.states[second]) == ("RETRY", last)
+
+    # Then the broker holds neither job: both were acknowledged, and nothing more was queued
+    async def acknowledged() -> bool | None:
+        return True if not {first, second} & unacked_task_ids(broker) else None
+
+    await wait_for(acknowledged)
+    assert len(seen.jobs_of(otp_id)) == 2
+
+
+def test_a_job_whose_otps_were_delivered_or_had_nothing_to_do_returns_each_fate() -> None:
+    fates = [Fate("a", Ending.DONE, "DELIVERED"), Fate("b", Ending.DONE, "NOTHING TO DO")]
+
+    assert conclude(fates) == {"a": "DELIVERED", "b": "NOTHING TO DO"}
+
+
+def test_a_job_with_a_failed_otp_among_delivered_ones_succeeds_and_names_the_failure() -> None:
+    fates = [Fate("a", Ending.DONE, "DELIVERED"), Fate("b", Ending.FAILED, "FAILED")]
+
+    assert conclude(fates) == {"a": "DELIVERED", "b": "FAILED"}
+
+
+def test_a_job_whose_otps_all_failed_raises_all_otps_failed_naming_each() -> None:
+    fates = [Fate("a", Ending.FAILED, "FAILED"), Fate("b", Ending.FAILED, "RUN FAILED: RedisError; dropped")]
+
+    with pytest.raises(AllOtpsFailed) as raised:
+        conclude(fates)
+
+    assert str(raised.value) == "otp a: FAILED; otp b: RUN FAILED: RedisError; dropped"
+
+
+def test_a_job_with_an_otp_to_run_again_raises_a_retry_reading_every_fate() -> None:
+    fates = [Fate("a", Ending.FAILED, "FAILED"), Fate("b", Ending.AGAIN, "RETRY in 0.10 s as job 2 (task t)")]
+
+    with pytest.raises(OtpsRunAgain) as raised:
+        conclude(fates)
+
+    assert repr(raised.value) == "OtpsRunAgain('otp a: FAILED; otp b: RETRY in 0.10 s as job 2 (task t)')"
+
+
+def test_an_otp_twice_in_one_job_keeps_both_fates() -> None:
+    fates = [Fate("a", Ending.DONE, "NOTHING TO DO"), Fate("a", Ending.DONE, "DELIVERED")]
+
+    assert conclude(fates) == {"a": "NOTHING TO DO; DELIVERED"}
 
 
 async def _true(condition: object) -> bool | None:
