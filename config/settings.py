@@ -233,6 +233,10 @@ class Settings(BaseSettings):
     postback_retry_delay_max: float = Field(DEFAULT_POSTBACK_RETRY_DELAY_MAX, gt=0, le=3600)
     """...up to this many seconds."""
 
+    callback_url: str = ""
+    """The API's externally reachable base address (``https://otp.example.com``), where vendors post delivery
+    receipts (``/callbacks/<vendor>/<secret>``); empty: vendors are given no callback and send no receipts."""
+
     log_format: Literal["json", "text"] = "json"
     """One JSON object per line, or plain text (``dev`` uses text)."""
 
@@ -273,6 +277,13 @@ class Settings(BaseSettings):
         if problem:
             raise ValueError(problem)
         return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _a_public_base_url(cls, value: str) -> str:
+        if value and not (value.startswith(("http://", "https://")) and "?" not in value and "#" not in value):
+            raise ValueError("must be an http:// or https:// base URL, without query or fragment")
+        return value.rstrip("/")
 
     @field_validator("providers")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import math
@@ -11,21 +12,34 @@ from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from config import Settings
 from dispatcher.constants import QUEUES
 from dispatcher.errors import InvalidRequest, ServiceUnavailable
 from dispatcher.guards import Caller
-from dispatcher.metrics import QUEUE_DEPTH, REGISTRY, SENDS_ACCEPTED, STORE_UP, VERIFICATIONS
+from dispatcher.metrics import (
+    QUEUE_DEPTH,
+    RECEIPT_LATENCY,
+    RECEIPTS,
+    REGISTRY,
+    SENDS_ACCEPTED,
+    STORE_UP,
+    VERIFICATIONS,
+)
 from dispatcher.schemas import (
     IdempotencyKey,
     Liveness,
     OtpId,
     Readiness,
+    ReceiptAck,
     ResendOtpRequest,
     SendOtpRequest,
     VerifyOtpRequest,
 )
 from dispatcher.service import OtpService
+from dispatcher.store import ReceiptKind
+from vendors import PROVIDER_CLASSES, Provider
 from vendors.phone import mask_number
+from vendors.receipts import BadReceipt, ReceiptOutcome, callback_secret
 
 SERVICE = web.AppKey("service", OtpService)
 OPENAPI = web.AppKey("openapi", str)
@@ -36,8 +50,14 @@ MAX_BODY_BYTES = 16 * 1024
 """A send-otp body is well under 2 KiB; anything far larger is refused before it is parsed."""
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 """Routes served without a token."""
+CALLBACK_ROUTE = "/callbacks/{vendor}/{secret}"
+"""Where vendors post delivery receipts: no token, the per-vendor secret in the path instead."""
+RECEIVERS = web.AppKey("receivers", dict[str, tuple[str, type[Provider]]])
+"""The vendors that send receipts, by name: the secret their callback URL carries and their adapter class."""
 
 _OTP_ID: TypeAdapter[str] = TypeAdapter(OtpId)
+_NO_SECRET = "-" * 32
+"""Compared against when the vendor is unknown, so an unknown vendor takes as long as a wrong secret."""
 _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 
 log = logging.getLogger(__name__)
@@ -80,6 +100,51 @@ async def verify_otp(request: web.Request) -> web.Response:
 async def report(request: web.Request) -> web.Response:
     otp_id = _validate(_OTP_ID, request.match_info["otp_id"], "path", "otp_id")
     return _json(await request.app[SERVICE].report(otp_id))
+
+
+@routes.post(CALLBACK_ROUTE)
+async def receipt(request: web.Request) -> web.Response:
+    """A vendor's delivery receipt. A wrong secret or a vendor without receipts is 404 and changes nothing; every
+    receipt of the right vendor is answered 200 at once (the store's write is one short script), even one that
+    is unknown, late, repeated or unreadable, so the vendor does not retry it forever. Never logs the path
+    (it holds the secret) nor the receipt's number."""
+    vendor = request.match_info["vendor"]
+    receivers = request.app[RECEIVERS]
+    expected, adapter = receivers.get(vendor, (_NO_SECRET, None))
+    if not hmac.compare_digest(request.match_info["secret"].encode(), expected.encode()) or adapter is None:
+        raise web.HTTPNotFound()
+    try:
+        parsed = adapter.parse_receipt(await request.read(), request.content_type, request.query)
+    except BadReceipt as exc:
+        RECEIPTS.labels(vendor, ReceiptOutcome.NONE.value, "INVALID").inc()
+        log.warning("receipt from %s ignored: %s", vendor, exc, extra={"vendor": vendor})
+        return _json(ReceiptAck())
+    answer = await request.app[SERVICE].receipt(vendor, parsed)
+    RECEIPTS.labels(vendor, parsed.outcome.value, answer.kind.value).inc()
+    if answer.kind is ReceiptKind.RECORDED and parsed.outcome is not ReceiptOutcome.NONE and answer.latency_ms:
+        RECEIPT_LATENCY.labels(vendor).observe(answer.latency_ms / 1000)
+    fields = {"otp_id": answer.otp_id or None, "vendor": vendor, "outcome": parsed.outcome.value}
+    log.info(
+        "otp %s attempt %d: receipt %s (%s) from %s: %s",
+        answer.otp_id or "-",
+        answer.attempt,
+        parsed.outcome,
+        parsed.vendor_status,
+        vendor,
+        answer.kind,
+        extra=fields,
+    )
+    return _json(ReceiptAck())
+
+
+def receivers(settings: Settings) -> dict[str, tuple[str, type[Provider]]]:
+    """The callback secret and adapter class of every configured vendor that sends receipts."""
+    key = settings.secret_key.get_secret_value()
+    return {
+        provider.name: (callback_secret(key, provider.name), PROVIDER_CLASSES[provider.kind])
+        for provider in settings.providers
+        if PROVIDER_CLASSES[provider.kind].receipts
+    }
 
 
 @routes.get("/healthz")

@@ -13,7 +13,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from config import Settings
-from dispatcher.api import MAX_BODY_BYTES, OPENAPI, PUBLIC_PATHS, SERVICE, TOKEN_HASH, routes
+from dispatcher.api import MAX_BODY_BYTES, OPENAPI, PUBLIC_PATHS, RECEIVERS, SERVICE, TOKEN_HASH, receivers, routes
 from dispatcher.errors import (
     Conflict,
     DispatcherError,
@@ -27,6 +27,7 @@ from dispatcher.metrics import HTTP_LATENCY, HTTP_REQUESTS, REFUSALS
 from dispatcher.openapi import openapi_document
 from dispatcher.schemas import ErrorBody, ErrorDetail, ValidationErrorBody
 from dispatcher.service import OtpService
+from vendors.receipts import CALLBACK_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[_measured, _errors, _auth(tokens)], client_max_size=MAX_BODY_BYTES)
     app.add_routes(routes)
     app[OPENAPI] = json.dumps(openapi_document())
+    app[RECEIVERS] = receivers(settings)
 
     async def service(app: web.Application) -> AsyncIterator[None]:
         app[SERVICE] = OtpService.connect(settings)
@@ -68,8 +70,7 @@ async def _measured(request: web.Request, handler: Handler) -> web.StreamRespons
     """Count every answer by route pattern (never the path: it may hold an otp_id), method and status."""
     started = time.perf_counter()
     response = await handler(request)
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    route = _route(request)
     HTTP_LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
     HTTP_REQUESTS.labels(route, request.method, str(response.status)).inc()
     return response
@@ -91,14 +92,20 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         allow = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else {}  # on a 405
         return _http_error(exc.status, exc.reason.upper().replace(" ", "_"), exc.reason, allow)
     except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.exception("unexpected error on %s %s", request.method, _route(request))
         return _http_error(500, "INTERNAL_ERROR", "Something went wrong on our side; the request was not processed.")
+
+
+def _route(request: web.Request) -> str:
+    """The request's route pattern, never its path (a path may hold an otp_id or a callback secret)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 def _auth(tokens: tuple[bytes, ...]) -> Middleware:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS:
+        if request.path in PUBLIC_PATHS or request.path.startswith(CALLBACK_PREFIX):
             return await handler(request)
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         # aiohttp keeps bytes that are not UTF-8 as surrogates: encode them back rather than fail with a 500

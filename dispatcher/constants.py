@@ -32,6 +32,22 @@ def attempts_key(otp_id: str) -> str:
     return f"{KEY_PREFIX}{otp_id}:attempts"
 
 
+def receipts_key(otp_id: str) -> str:
+    """The delivery receipts of one OTP's attempts: a hash by attempt index (the position in its attempts list)."""
+    return f"{KEY_PREFIX}{otp_id}:receipts"
+
+
+def receipt_ref_key(vendor: str, reference: str) -> str:
+    """Which attempt of which OTP a vendor's reference names (``<otp_id> <attempt index> <send> <accepted at>``),
+    written when the vendor accepted it and expiring with the OTP; never a number."""
+    return f"{KEY_PREFIX}rx:{vendor}:{reference}"
+
+
+def early_receipt_key(vendor: str, reference: str) -> str:
+    """A receipt that arrived before its attempt was recorded, kept a little while for the attempt to claim."""
+    return f"{KEY_PREFIX}rx-early:{vendor}:{reference}"
+
+
 def lease_key(otp_id: str) -> str:
     """Held by the worker currently calling a vendor for this OTP."""
     return f"{KEY_PREFIX}{otp_id}:lease"

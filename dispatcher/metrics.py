@@ -42,3 +42,17 @@ HTTP_LATENCY = Histogram(
     buckets=(0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
+RECEIPTS = Counter(
+    "otp_receipts",
+    "Delivery receipts received, by vendor, what they said (DELIVERED, UNDELIVERED, NONE) and what they did "
+    "(RECORDED, DUPLICATE, EARLY, GONE, INVALID)",
+    ["vendor", "receipt", "kind"],
+    registry=REGISTRY,
+)
+RECEIPT_LATENCY = Histogram(
+    "otp_receipt_latency_seconds",
+    "From a vendor accepting a message to its first receipt with evidence, by vendor",
+    ["vendor"],
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+    registry=REGISTRY,
+)

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from dispatcher.api import MAX_BODY_BYTES, PUBLIC_PATHS
+from dispatcher.api import CALLBACK_ROUTE, MAX_BODY_BYTES, PUBLIC_PATHS
 from dispatcher.schemas import (
     ErrorBody,
     IdempotencyKey,
@@ -23,6 +23,7 @@ from dispatcher.schemas import (
     OtpId,
     OtpReport,
     Readiness,
+    ReceiptAck,
     ResendOtpRequest,
     ResendOtpResponse,
     SendOtpRequest,
@@ -59,6 +60,8 @@ class _Operation:
     idempotency_key: bool = False
     path_otp_id: bool = False
     text: bool = False
+    callback: bool = False
+    """A vendor's callback: no token (the per-vendor secret in the path), the vendor's own body."""
 
 
 _VERIFY = _Operation(
@@ -112,6 +115,17 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
         refusals={404: _UNKNOWN, 503: _UNAVAILABLE},
         path_otp_id=True,
     ),
+    ("POST", CALLBACK_ROUTE): _Operation(
+        "receipt",
+        "A vendor's delivery receipt (D7: success_url / failure_url calls; Octopush: acknowledgements of receipt). "
+        "Answered 200 whether the receipt is new, repeated, late, unknown or unreadable; nothing changes twice.",
+        ReceiptAck,
+        refusals={
+            404: "`NOT_FOUND`: no such vendor sends receipts, or the secret is wrong (nothing changes).",
+            503: _UNAVAILABLE,
+        },
+        callback=True,
+    ),
     ("GET", "/healthz"): _Operation("healthz", "Liveness: the process serves HTTP", Liveness),
     ("GET", "/readyz"): _Operation(
         "readyz", "Readiness: Redis (records and broker) answers", Readiness, refusals={503: _UNAVAILABLE}
@@ -163,7 +177,7 @@ def _operation(path: str, operation: _Operation, refs: _Refs) -> dict[str, Any]:
     refusals = dict(operation.refusals)
     parameters: list[dict[str, Any]] = []
     document: dict[str, Any] = {"operationId": operation.operation_id, "summary": operation.summary}
-    if path in PUBLIC_PATHS:
+    if path in PUBLIC_PATHS or operation.callback:
         document["security"] = []
     else:
         refusals[401] = "`ACCESS_TOKEN_SIGNATURE_VERIFICATION_FAILED`: the bearer token is missing or unknown."
@@ -171,6 +185,32 @@ def _operation(path: str, operation: _Operation, refs: _Refs) -> dict[str, Any]:
         document["requestBody"] = {"required": True, "content": _json(refs[operation.body, "validation"])}
         refusals[413] = f"`BODY_TOO_LARGE`: the body is over {MAX_BODY_BYTES} bytes."
         refusals.setdefault(422, _INVALID)
+    if operation.callback:
+        document["requestBody"] = {
+            "required": False,
+            "description": "As the vendor sends it: JSON (D7, Octopush) or form fields (Octopush).",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+            },
+        }
+        refusals[413] = f"`BODY_TOO_LARGE`: the body is over {MAX_BODY_BYTES} bytes."
+        for name, description in (
+            ("vendor", "The provider's name in the chain (`d7`, `octopush`, ...)."),
+            ("secret", "The vendor's callback secret, derived from `OTP_SECRET_KEY`."),
+        ):
+            parameters.append(
+                {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+            )
+        parameters.append(
+            {
+                "name": "event",
+                "in": "query",
+                "required": False,
+                "description": "D7 only: `success` or `failure`, as in the URLs given to D7 at send-otp.",
+                "schema": {"type": "string", "enum": ["success", "failure"]},
+            }
+        )
     if operation.path_otp_id:
         parameters.append({"name": "otp_id", "in": "path", "required": True, "schema": _schema(OtpId)})
         refusals.setdefault(422, _INVALID)

@@ -56,6 +56,15 @@ class AttemptOutcome(StrEnum):
     REJECTED = "REJECTED"
 
 
+class ReceiptStatus(StrEnum):
+    """What the vendor's delivery receipt said about the handset, for an attempt the vendor accepted."""
+
+    DELIVERED = "DELIVERED"
+    UNDELIVERED = "UNDELIVERED"
+    NONE = "NONE"
+    """No receipt yet, or one that says nothing (an unknown delivery); a vendor without receipts stays here."""
+
+
 class SendJob(NamedTuple):
     """One OTP in a send job's arguments: its id and the job number the store expects (never a number or a code)."""
 
@@ -155,6 +164,13 @@ class Attempt(BaseModel):
     latency_ms: float
     outcome: AttemptOutcome
     error_code: str | None = None
+    receipt: ReceiptStatus | None = Field(
+        None, description="for an attempt the vendor accepted: the handset outcome its receipt gave (NONE: none yet)"
+    )
+    receipt_status: str | None = Field(None, description="the vendor's own word in the receipt (e.g. NOT_DELIVERED)")
+    receipt_reason: str | None = Field(None, description="why it was not delivered, in the vendor's words")
+    receipt_at: datetime | None = Field(None, description="when the receipt reached the dispatcher")
+    receipt_latency_ms: float | None = Field(None, description="from the vendor accepting the message to the receipt")
 
 
 class OtpReport(BaseModel):
@@ -204,6 +220,14 @@ class Readiness(_Closed):
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     status: Literal["ready"] = "ready"
+
+
+class ReceiptAck(_Closed):
+    """A callback route's answer to a vendor: the receipt was taken (or known, late, or for an OTP gone)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    status: Literal["accepted"] = "accepted"
 
 
 class ValidationProblem(_Closed):

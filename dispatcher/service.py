@@ -33,8 +33,9 @@ from dispatcher.schemas import (
     VerifyStatus,
 )
 from dispatcher.sealing import Sealer
-from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, Replicas, VerifyTicket, connect_to
+from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, ReceiptAnswer, Replicas, VerifyTicket, connect_to
 from vendors import CodeChecker, OtpSpec, ProviderError, cannot_honour, phone
+from vendors.receipts import Receipt
 
 ANONYMOUS = Caller()
 """A caller without token or address: the Python client, limited per number and range only."""
@@ -196,6 +197,10 @@ class OtpService:
 
     async def report(self, otp_id: str) -> OtpReport:
         return await self._store.report(otp_id, time.time())
+
+    async def receipt(self, vendor: str, receipt: Receipt) -> ReceiptAnswer:
+        """Record a delivery receipt from ``vendor`` against the attempt it names (one step in Redis)."""
+        return await self._store.record_receipt(vendor, receipt, time.time())
 
     async def _vendor_check(self, vendor: str, reference: str, code: str) -> bool:
         try:

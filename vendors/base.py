@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ import aiohttp
 
 from config import OtpType, ProviderSettings, code_strength_problem
 from vendors.errors import OutcomeUnknown, ProviderError, TemporaryError
+from vendors.receipts import Receipt, Sent
 from vendors.spec import OtpSpec
 
 _NOT_CONNECTED: tuple[type[Exception], ...] = (
@@ -99,9 +101,16 @@ class Provider(ABC):
     """True when the vendor makes and checks the code itself (verification is forwarded to it)."""
     capabilities: ClassVar[Capabilities]
     """What it can send exactly as asked; the ``Deliverer`` passes over a vendor that cannot honour a spec."""
+    receipts: ClassVar[bool] = False
+    """True when the vendor calls our callback route with delivery receipts (``parse_receipt`` reads them);
+    the attempts of a vendor without receipts are judged by the deadline alone."""
 
-    def __init__(self, settings: ProviderSettings, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, settings: ProviderSettings, session: aiohttp.ClientSession, callback_url: str | None = None
+    ) -> None:
         self.settings = settings
+        self.callback_url = callback_url
+        """Where this vendor posts its receipts (None: the dispatcher has no public callback address)."""
         self.name = settings.name
         self.session = session
         self.base_url = str(settings.base_url).rstrip("/")
@@ -120,6 +129,23 @@ class Provider(ABC):
     async def resend(self, reference: str, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         """Deliver again an OTP this vendor delivered before; return the (possibly new) reference."""
         return await self.send(spec, otp_id=otp_id, expiry=expiry, code=code)
+
+    async def send_tracked(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> Sent:
+        """``send``, with the reference the vendor's receipts will name (for most vendors the same one)."""
+        reference = await self.send(spec, otp_id=otp_id, expiry=expiry, code=code)
+        return Sent(reference, reference if self.receipts else None)
+
+    async def resend_tracked(
+        self, reference: str, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None
+    ) -> Sent:
+        """``resend``, with the reference the vendor's receipts will name."""
+        new_reference = await self.resend(reference, spec, otp_id=otp_id, expiry=expiry, code=code)
+        return Sent(new_reference, new_reference if self.receipts else None)
+
+    @classmethod
+    def parse_receipt(cls, body: bytes, content_type: str, query: Mapping[str, str]) -> Receipt:
+        """One receipt as the vendor posts it to our callback route; ``BadReceipt`` if it is not one."""
+        raise NotImplementedError(f"{cls.__name__} sends no receipts")
 
     async def check(self, reference: str, code: str) -> bool:
         """Ask the vendor whether ``code`` is right; only for vendors that generate codes."""

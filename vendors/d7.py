@@ -2,19 +2,43 @@
 
 Answers are mapped in ``_failure`` only: 401 and 402 make D7 unavailable (fail over), 400 and 422
 reject the request, 429 and 5xx are temporary, and a 200 without an ``otp_id`` is temporary too.
+
+Receipts: send-otp takes ``success_url`` and ``failure_url``, "the postback url to which the successful
+(failed) OTP delivery response is to be sent" (d7networks.com/docs/Verify/Send-OTP). With a callback
+address, each send gives D7 our route for this vendor, with ``?event=success`` or ``?event=failure``: which
+URL D7 calls is the outcome. D7 does not document the body of that call; its Messages API documents its
+delivery report (d7networks.com/docs/Messages/Receive_SMS_Postback: a POST "sent as formData" with
+``request_id``, ``msg_id``, ``recipient``, ``originator``, ``status``: ``delivered``, ``sent``, ``scheduled``,
+``undelivered`` or ``un_delivered``), so we read that, as form fields or JSON: ``request_id`` (else
+``otp_id``) is the ``otp_id`` send-otp answered, ``sent`` and ``scheduled`` say nothing about the handset,
+and a failure's ``status`` is its reason. D7 keeps one ``otp_id`` across its resends, so a receipt names
+the latest attempt at D7 for that OTP. D7 also documents ``GET /verify/v1/report/{otp_id}`` (Get
+Status), a fallback to poll; this release relies on the callbacks. The customer's own ``success_url`` and
+``failure_url`` are never given to D7: the dispatcher calls them itself (postbacks).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 from vendors.base import ALL_TYPES, Capabilities, Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
+from vendors.receipts import MAX_REFERENCE, BadReceipt, Receipt, ReceiptOutcome, clip
 from vendors.spec import OtpSpec
 
 SEND_PATH = "/verify/v1/otp/send-otp"
 RESEND_PATH = "/verify/v1/otp/resend-otp"
 VERIFY_PATH = "/verify/v1/otp/verify-otp"
+SUCCESS_EVENT = "success"
+FAILURE_EVENT = "failure"
+REFERENCE_FIELDS = ("request_id", "otp_id")
+"""Where D7's postback names the OTP: ``request_id`` in its delivery reports, ``otp_id`` in Verify's answers."""
+REASON_FIELDS = ("status", "reason", "message")
+INTERMEDIATE = frozenset({"sent", "scheduled", "accepted"})
+"""Delivery-report statuses that are not the handset's outcome (no evidence: the receipt stays NONE)."""
 
 
 class D7Provider(Provider):
@@ -26,6 +50,7 @@ class D7Provider(Provider):
         content=True,
         templates=True,
     )
+    receipts: ClassVar[bool] = True
 
     async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         body: dict[str, Any] = {
@@ -43,6 +68,9 @@ class D7Provider(Provider):
             body["template_id"] = spec.template_id
         else:
             body["content"] = spec.content
+        if self.callback_url:
+            body["success_url"] = f"{self.callback_url}?event={SUCCESS_EVENT}"
+            body["failure_url"] = f"{self.callback_url}?event={FAILURE_EVENT}"
         return await self._otp_id(SEND_PATH, body)
 
     async def resend(self, reference: str, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
@@ -63,6 +91,34 @@ class D7Provider(Provider):
         if isinstance(failure, Rejected):  # INVALID_OTP_CODE: unknown or expired at D7
             return False
         raise failure
+
+    @classmethod
+    def parse_receipt(cls, body: bytes, content_type: str, query: Mapping[str, str]) -> Receipt:
+        """D7's call to the ``success_url`` or ``failure_url`` we gave it (the event is in our URL's query), as
+        form fields or JSON; the ``recipient`` in it is dropped."""
+        event = query.get("event")
+        if event not in (SUCCESS_EVENT, FAILURE_EVENT):
+            raise BadReceipt("not one of the URLs we give D7 (no event)")
+        data: Any
+        try:
+            if content_type == "application/x-www-form-urlencoded":
+                data = dict(parse_qsl(body.decode()))
+            else:
+                data = json.loads(body) if body else {}
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise BadReceipt("neither form fields nor JSON") from None
+        if not isinstance(data, dict):
+            raise BadReceipt("not an object")
+        reference = next((data[field] for field in REFERENCE_FIELDS if isinstance(data.get(field), str)), "")
+        if not reference or len(reference) > MAX_REFERENCE:
+            raise BadReceipt("no otp_id or request_id")
+        status = clip(data.get("status") or "").lower()
+        if status in INTERMEDIATE:
+            return Receipt(reference, ReceiptOutcome.NONE, status)
+        if event == SUCCESS_EVENT:
+            return Receipt(reference, ReceiptOutcome.DELIVERED, status or "success_url")
+        reason = status or next((clip(data[field]) for field in REASON_FIELDS if data.get(field)), "failure_url")
+        return Receipt(reference, ReceiptOutcome.UNDELIVERED, status or "failure_url", reason)
 
     async def _otp_id(self, path: str, body: dict[str, Any]) -> str:
         status, answer = await self.call("POST", path, json=body, headers=self._headers())

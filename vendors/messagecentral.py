@@ -8,6 +8,10 @@ approved" on validation; 501 (bad customer) and credit errors make the vendor un
 (country not served) too, so another vendor takes the number; 506 (a request already pending for
 this number) is temporary, and so is a success we cannot read (no ``responseCode``: a garbled body);
 other 4xx reject the request.
+
+Receipts: Message Central's VerifyNow documents neither a delivery callback nor a delivery-status endpoint
+(messagecentral.com, Verify Now API: token, send, validateOtp only), so its attempts are judged by the
+deadline alone: their receipt stays NONE.
 """
 
 from __future__ import annotations

@@ -4,14 +4,28 @@ Answers are mapped in ``_failure`` only. Octopush reports errors as a numeric ``
 on generate, 401/403 and the credit error make the vendor unavailable, other 4xx reject the request,
 429 and 5xx are temporary. On validate, 199 (wrong code), 196 (too many wrong codes), 197 (expired)
 and 198 (unknown token) all mean "not approved".
+
+Receipts: Octopush calls one callback URL per account, set in its console ("Callbacks" in the menu; not per
+request: the operator enters our route there), with an HTTP POST per acknowledgement of receipt:
+``channel``, ``message_id`` ("ticket of the original message"), ``number``, ``status`` and
+``delivery_date`` ("Y-m-d H:i:s") (dev.octopush.com, Callbacks > Acknowledge receipt; its example reads
+a JSON body, so we take JSON, and form fields too). ``message_id`` is the ``ticket_number`` generate
+answered, so a send keeps that as the reference receipts name, beside the ``otp_request_token`` that
+codes are checked with. The statuses: DELIVERED; NOT_DELIVERED, NOT_ALLOWED, BAD_DESTINATION and
+BLACKLISTED_NUMBER (not delivered, for that reason); ACK (taken by the first carrier), UNKNOWN_DELIVERY
+and UNDEFINED (no evidence about the handset). The ``number`` is never kept.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 from vendors.base import ALL_TYPES, Capabilities, Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
+from vendors.receipts import MAX_REFERENCE, BadReceipt, Receipt, ReceiptOutcome, Sent, clip
 from vendors.spec import OtpSpec
 
 GENERATE_PATH = "/service/otp/generate"
@@ -21,6 +35,9 @@ DEFAULT_TEXT = "Your verification code is {code}"
 NOT_APPROVED = frozenset({196, 197, 198, 199})
 CREDIT_CODES = frozenset({102, 103})
 """Octopush's 'not enough credit' family."""
+DELIVERED = frozenset({"DELIVERED"})
+UNDELIVERED = frozenset({"NOT_DELIVERED", "NOT_ALLOWED", "BAD_DESTINATION", "BLACKLISTED_NUMBER"})
+"""Receipt statuses that say the handset was not reached (ACK, UNKNOWN_DELIVERY, UNDEFINED say nothing)."""
 
 
 class OctopushProvider(Provider):
@@ -32,8 +49,12 @@ class OctopushProvider(Provider):
         content=True,
         templates=False,  # no D7 templates: with vendor_text, DEFAULT_TEXT is sent
     )
+    receipts: ClassVar[bool] = True
 
     async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
+        return (await self.send_tracked(spec, otp_id=otp_id, expiry=expiry, code=code)).reference
+
+    async def send_tracked(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> Sent:
         body: dict[str, Any] = {
             "phone_number": spec.recipient,
             "channel": "sms",
@@ -51,8 +72,39 @@ class OctopushProvider(Provider):
         if status == 200 and isinstance(answer, dict) and answer.get("code") == 0:
             token = answer.get("otp_request_token")
             if isinstance(token, str) and token:
-                return token
+                ticket = answer.get("ticket_number")
+                return Sent(token, str(ticket) if isinstance(ticket, str | int) and ticket != "" else None)
         raise _failure(status, answer)
+
+    async def resend_tracked(
+        self, reference: str, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None
+    ) -> Sent:
+        return await self.send_tracked(spec, otp_id=otp_id, expiry=expiry, code=code)
+
+    @classmethod
+    def parse_receipt(cls, body: bytes, content_type: str, query: Mapping[str, str]) -> Receipt:
+        """One acknowledgement of receipt, as JSON or as form fields; the ``number`` in it is dropped."""
+        fields: Any
+        try:
+            if content_type == "application/x-www-form-urlencoded":
+                fields = dict(parse_qsl(body.decode()))
+            else:
+                fields = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise BadReceipt("neither JSON nor form fields") from None
+        if not isinstance(fields, dict):
+            raise BadReceipt("not an object")
+        reference, status = fields.get("message_id"), fields.get("status")
+        if not isinstance(reference, str | int) or not str(reference) or len(str(reference)) > MAX_REFERENCE:
+            raise BadReceipt("no message_id")
+        if not isinstance(status, str) or not status:
+            raise BadReceipt("no status")
+        word = clip(status.upper())
+        if word in DELIVERED:
+            return Receipt(str(reference), ReceiptOutcome.DELIVERED, word)
+        if word in UNDELIVERED:
+            return Receipt(str(reference), ReceiptOutcome.UNDELIVERED, word, word)
+        return Receipt(str(reference), ReceiptOutcome.NONE, word)
 
     async def check(self, reference: str, code: str) -> bool:
         status, answer = await self.call(

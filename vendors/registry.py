@@ -10,6 +10,7 @@ from vendors.console import ConsoleProvider
 from vendors.d7 import D7Provider
 from vendors.messagecentral import MessageCentralProvider
 from vendors.octopush import OctopushProvider
+from vendors.receipts import callback_url
 from vendors.spec import OtpSpec
 
 PROVIDER_CLASSES: dict[ProviderKind, type[Provider]] = {
@@ -21,8 +22,16 @@ PROVIDER_CLASSES: dict[ProviderKind, type[Provider]] = {
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
-    """Every configured provider by name, disabled ones too: they may still have to check codes they sent."""
-    return {provider.name: PROVIDER_CLASSES[provider.kind](provider, session) for provider in settings.providers}
+    """Every configured provider by name, disabled ones too: they may still have to check codes they sent. A
+    vendor that sends receipts is given its callback URL when the dispatcher has a public address."""
+    providers: dict[str, Provider] = {}
+    for provider in settings.providers:
+        adapter = PROVIDER_CLASSES[provider.kind]
+        url = None
+        if adapter.receipts and settings.callback_url:
+            url = callback_url(settings.callback_url, settings.secret_key.get_secret_value(), provider.name)
+        providers[provider.name] = adapter(provider, session, url)
+    return providers
 
 
 def cannot_honour(provider: ProviderSettings, spec: OtpSpec) -> str | None:

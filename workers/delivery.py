@@ -31,9 +31,10 @@ from functools import partial
 from config import ProviderSettings, Settings
 from dispatcher import codes
 from dispatcher.errors import DispatcherError
-from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent, SendJob
+from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent, ReceiptStatus, SendJob
 from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, OtpStore
 from vendors import OutcomeUnknown, Provider, ProviderError, Rejected, VendorUnavailable
+from vendors.receipts import Sent
 from workers import routing
 from workers.breaker import CallResult, CircuitBreakers
 from workers.metrics import ATTEMPTS, FAILOVERS, LATENCY, RETRIES, SKIPS
@@ -180,7 +181,7 @@ class Deliverer:
                 position, tries = await self._pass_over(state, route, position, skipped, CIRCUIT_OPEN)
                 continue
             try:
-                reference, attempt = await self._attempt(provider, state)
+                sent, attempt = await self._attempt(provider, state)
             except Rejected as exc:
                 await self._breaker(vendor, CallResult.SUCCESS)
                 reason = f"rejected by {vendor.name}: {exc.code}"
@@ -206,10 +207,16 @@ class Deliverer:
                 position, tries = position + 1, 0
             else:
                 await self._breaker(vendor, CallResult.SUCCESS)
-                checked_by_vendor = reference if provider.generates_codes else ""
+                checked_by_vendor = sent.reference if provider.generates_codes else ""
                 finished = Finished(PostbackEvent.DELIVERED, state.spec.success_url is not None)
                 record = partial(
-                    self._store.mark_delivered, state.otp_id, state.send_seq, checked_by_vendor, attempt, lease
+                    self._store.mark_delivered,
+                    state.otp_id,
+                    state.send_seq,
+                    checked_by_vendor,
+                    attempt,
+                    lease,
+                    receipt_reference=sent.receipt_reference,
                 )
                 _say(state.otp_id, attempt)
                 try:
@@ -271,8 +278,9 @@ class Deliverer:
     async def _breaker(self, vendor: ProviderSettings, outcome: CallResult) -> None:
         await self._breakers.record(vendor, outcome, time.time())
 
-    async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[str, Attempt]:
-        """One vendor call: the vendor's reference and the successful attempt (a failure is logged here)."""
+    async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[Sent, Attempt]:
+        """One vendor call: the vendor's references and the successful attempt (a failure is logged here); the
+        attempt awaits its receipt (NONE)."""
         spec, otp_id, code = state.spec, state.otp_id, None
         if not provider.generates_codes:
             code = codes.generate(spec.code_length, spec.otp_type)
@@ -281,13 +289,14 @@ class Deliverer:
         started = time.time()
         try:
             if provider.name == state.vendor and state.reference:
-                reference = await provider.resend(state.reference, spec, otp_id=otp_id, expiry=expiry, code=code)
+                sent = await provider.resend_tracked(state.reference, spec, otp_id=otp_id, expiry=expiry, code=code)
             else:
-                reference = await provider.send(spec, otp_id=otp_id, expiry=expiry, code=code)
+                sent = await provider.send_tracked(spec, otp_id=otp_id, expiry=expiry, code=code)
         except ProviderError as exc:
             await self._log_attempt(state, provider.name, started, _outcome(exc), exc.code)
             raise
-        return reference, _attempt_of(state, provider.name, started, AttemptOutcome.DELIVERED, None)
+        accepted = _attempt_of(state, provider.name, started, AttemptOutcome.DELIVERED, None)
+        return sent, accepted.model_copy(update={"receipt": ReceiptStatus.NONE})
 
     async def _log_attempt(
         self, state: DeliveryState, vendor: str, started: float, outcome: AttemptOutcome, error_code: str | None

@@ -5,6 +5,7 @@ worker's delivery runs, each a module; every read-check-write is one Lua script 
 from dispatcher.store.connection import MAX_REDIS_CONNECTIONS, Replicas, connect, connect_to, redis_errors
 from dispatcher.store.otp_store import OtpStore
 from dispatcher.store.producer import Resent
+from dispatcher.store.receipts import EARLY_RECEIPT_TTL, ReceiptAnswer, ReceiptKind
 from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
 from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind
 from dispatcher.store.scripts import record_script
@@ -12,6 +13,7 @@ from dispatcher.store.sweeps import Lost
 from dispatcher.store.verification import VerifyTicket
 
 __all__ = [
+    "EARLY_RECEIPT_TTL",
     "FIRST_JOB",
     "MAX_CRASHES",
     "MAX_REDIS_CONNECTIONS",
@@ -21,6 +23,8 @@ __all__ = [
     "Lost",
     "NewOtp",
     "OtpStore",
+    "ReceiptAnswer",
+    "ReceiptKind",
     "Replicas",
     "Resent",
     "VerifyTicket",

@@ -1,13 +1,14 @@
 """``OtpStore``: every operation on OTP records, the producer's, verification's, the worker runs' and the
-sweeper's."""
+sweeper's and the receipts'."""
 
 from __future__ import annotations
 
 from dispatcher.store.producer import ProducerOperations
+from dispatcher.store.receipts import ReceiptOperations
 from dispatcher.store.runs import RunOperations
 from dispatcher.store.sweeps import SweepOperations
 from dispatcher.store.verification import VerificationOperations
 
 
-class OtpStore(ProducerOperations, VerificationOperations, RunOperations, SweepOperations):
+class OtpStore(ProducerOperations, VerificationOperations, RunOperations, SweepOperations, ReceiptOperations):
     """All OTP reads and writes over one Redis client. Redis failures surface as ``ServiceUnavailable``."""

@@ -13,7 +13,7 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-from dispatcher.constants import DUE_KEY, attempts_key, record_key
+from dispatcher.constants import DUE_KEY, attempts_key, receipts_key, record_key
 from dispatcher.errors import ResendRefused, UnknownOtp
 from dispatcher.schemas import OtpReport
 from dispatcher.sealing import Sealer
@@ -60,7 +60,7 @@ class ProducerOperations(Connected):
     async def discard(self, otp_id: str) -> None:
         """Forget an OTP whose send job could not be queued (the caller was told it failed)."""
         async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(record_key(otp_id), attempts_key(otp_id))
+            pipe.delete(record_key(otp_id), attempts_key(otp_id), receipts_key(otp_id))
             pipe.zrem(DUE_KEY, otp_id)
             await pipe.execute()
 
@@ -88,14 +88,15 @@ class ProducerOperations(Connected):
         return str(index), str(prefix)
 
     async def report(self, otp_id: str, now: float) -> OtpReport:
-        """The OTP's status and every delivery attempt, for the status endpoint."""
-        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+        """The OTP's status and every delivery attempt with its receipt, for the status endpoint."""
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(record_key(otp_id))
             pipe.lrange(attempts_key(otp_id), 0, -1)
-            fields, attempts = await pipe.execute()
+            pipe.hgetall(receipts_key(otp_id))
+            fields, attempts, receipts = await pipe.execute()
         if not fields:
             raise UnknownOtp("No OTP exists with this otp_id.")
-        return record.report(otp_id, cast("dict[str, str]", fields), attempts, now)
+        return record.report(otp_id, cast("dict[str, str]", fields), attempts, now, receipts)
 
     async def queue_depths(self, queues: tuple[str, ...]) -> dict[str, int]:
         """Length of each Celery queue's list (kombu's Redis transport keeps a queue as one list)."""

@@ -1,6 +1,7 @@
 """The OTP record: its hash's fields, named once here, and the codec between the hash and what callers use.
 
-One OTP is one hash (``otp:<id>``) and one list of attempts (``otp:<id>:attempts``), both expiring a grace
+One OTP is one hash (``otp:<id>``), one list of attempts (``otp:<id>:attempts``) and the receipts of its
+attempts (``otp:<id>:receipts``, a hash by attempt index, merged into the report), all expiring a grace
 period after the code does. The ``OtpSpec`` is sealed whole in one field (number, message and postback
 URLs must never be read at rest); the rest is plain bookkeeping, with the copies of the spec's numbers the
 Lua scripts enforce (resend rules, attempt budget) and the masked number, blinded number and number range
@@ -10,6 +11,7 @@ fields as ``Field.STATUS``; Lua scripts as ``F.status`` (``scripts.py`` builds `
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ from enum import StrEnum, auto
 
 from redis.typing import EncodableT
 
-from dispatcher.schemas import Attempt, OtpReport, OtpStatus
+from dispatcher.schemas import Attempt, OtpReport, OtpStatus, ReceiptStatus
 from dispatcher.sealing import Sealer
 from vendors import OtpSpec
 from vendors.phone import mask_number
@@ -159,8 +161,11 @@ def delivery_state(otp_id: str, record: Mapping[str, str], sealer: Sealer) -> De
     )
 
 
-def report(otp_id: str, record: Mapping[str, str], attempts: list[str], now: float) -> OtpReport:
-    """The record and its attempt log as the status endpoint shows them (the number masked)."""
+def report(
+    otp_id: str, record: Mapping[str, str], attempts: list[str], now: float, receipts: Mapping[str, str] | None = None
+) -> OtpReport:
+    """The record and its attempt log as the status endpoint shows them (the number masked), each attempt with
+    the receipt recorded for it (``receipts``: by attempt index, as the receipt script writes them)."""
     expires_at = float(record[Field.EXPIRES_AT])
     return OtpReport(
         otp_id=otp_id,
@@ -172,7 +177,23 @@ def report(otp_id: str, record: Mapping[str, str], attempts: list[str], now: flo
         resend_count=int(record[Field.RESEND_COUNT]),
         delivered_by=record[Field.DELIVERED_BY] or None,
         failure_reason=record[Field.FAILURE] or None,
-        attempts=[Attempt.model_validate_json(item) for item in attempts],
+        attempts=[_with_receipt(item, (receipts or {}).get(str(index))) for index, item in enumerate(attempts)],
+    )
+
+
+def _with_receipt(attempt: str, receipt: str | None) -> Attempt:
+    logged = Attempt.model_validate_json(attempt)
+    if receipt is None:
+        return logged
+    held = json.loads(receipt)
+    return logged.model_copy(
+        update={
+            "receipt": ReceiptStatus(held["receipt"]),
+            "receipt_status": held.get("receipt_status"),
+            "receipt_reason": held.get("receipt_reason"),
+            "receipt_at": _time(float(held["at"])),
+            "receipt_latency_ms": held.get("receipt_latency_ms"),
+        }
     )
 
 

@@ -17,7 +17,16 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-from dispatcher.constants import DUE_KEY, POSTBACKS_DUE_KEY, attempts_key, lease_key, record_key
+from dispatcher.constants import (
+    DUE_KEY,
+    POSTBACKS_DUE_KEY,
+    attempts_key,
+    early_receipt_key,
+    lease_key,
+    receipt_ref_key,
+    receipts_key,
+    record_key,
+)
 from dispatcher.schemas import Attempt
 from dispatcher.sealing import Sealer
 from dispatcher.store import record
@@ -142,16 +151,35 @@ class RunOperations(Connected):
             await self._add_code_hash(keys=[record_key(otp_id)], args=[code_hash, MAX_CODES])
 
     async def mark_delivered(
-        self, otp_id: str, send_seq: int, reference: str, attempt: Attempt, lease: str = ""
+        self,
+        otp_id: str,
+        send_seq: int,
+        reference: str,
+        attempt: Attempt,
+        lease: str = "",
+        *,
+        receipt_reference: str | None = None,
     ) -> bool:
         """Log the successful ``attempt`` and, in the same step, record its vendor as having delivered
         this send; False if a later send was delivered first. With ``lease``, the run ends here.
 
         ``reference`` is given only by vendors that check their own codes: the latest such vendor is
-        the one verification is forwarded to.
+        the one verification is forwarded to. ``receipt_reference``, the vendor's name for the message in its
+        receipts, is mapped to this attempt in the same step (and a receipt that came first is taken).
         """
-        keys = [record_key(otp_id), attempts_key(otp_id), lease_key(otp_id), DUE_KEY, POSTBACKS_DUE_KEY]
+        rx_ref = receipt_reference or ""
+        keys = [
+            record_key(otp_id),
+            attempts_key(otp_id),
+            lease_key(otp_id),
+            DUE_KEY,
+            POSTBACKS_DUE_KEY,
+            receipt_ref_key(attempt.vendor, rx_ref),
+            early_receipt_key(attempt.vendor, rx_ref),
+            receipts_key(otp_id),
+        ]
         postback_due = time.time() + POSTBACK_GRACE
+        accepted_at = attempt.started_at.timestamp() + attempt.latency_ms / 1000
         args: list[EncodableT] = [
             send_seq,
             attempt.vendor,
@@ -160,6 +188,8 @@ class RunOperations(Connected):
             lease,
             otp_id,
             postback_due,
+            accepted_at,
+            1 if rx_ref else 0,
         ]
         async with redis_errors():
             done = await self._mark_delivered(keys=keys, args=args)

@@ -1,6 +1,20 @@
--- KEYS: record, attempts, lease, due, postbacks due. ARGV: send number, vendor, vendor reference, the
--- attempt (JSON), lease token, otp_id, the time an owed postback is due by (if its job was lost).
+-- KEYS: record, attempts, lease, due, postbacks due, the reference's receipt key, its early receipt key,
+-- receipts. ARGV: send number, vendor, vendor reference, the attempt (JSON), lease token, otp_id, the time an
+-- owed postback is due by (if its job was lost), when the vendor accepted it, 1 if its receipts will name it.
 push_attempt(KEYS[1], KEYS[2], ARGV[4])
+if ARGV[9] == '1' then
+  -- the attempt just logged is where this reference's receipts go; one that came first is taken now
+  local index = redis.call('LLEN', KEYS[2]) - 1
+  local ttl = redis.call('TTL', KEYS[1])
+  if ttl > 0 then
+    redis.call('SET', KEYS[6], ARGV[6] .. ' ' .. index .. ' ' .. ARGV[1] .. ' ' .. ARGV[8], 'EX', ttl)
+    local early = redis.call('GET', KEYS[7])
+    if early then
+      apply_receipt(KEYS[1], KEYS[8], index, ARGV[8], cjson.decode(early))
+      redis.call('DEL', KEYS[7])
+    end
+  end
+end
 local done = 0
 local f = redis.call('HMGET', KEYS[1], F.status, F.delivered_seq, F.send_seq)
 if f[1] == 'OPEN' and tonumber(f[2]) < tonumber(ARGV[1]) then
