@@ -239,6 +239,7 @@ def running_stack(redis_url: str, logs: Path, **overrides: str) -> Iterator[Stac
         "OTP_LIMITS__RECIPIENT_SENDS": "1000",
         "OTP_LIMITS__PREFIX_SENDS": "100000",
         "OTP_POSTBACK_SECRET": POSTBACK_SECRET,
+        "OTP_CALLBACK_URL": f"http://127.0.0.1:{api_port}",
         "OTP_WORKER_METRICS_PORT": str(metrics_port),
         "OTP_POSTBACK_RETRY_DELAY": "0.05",
         "OTP_SWEEP_INTERVAL": TEST_SWEEP_INTERVAL,
