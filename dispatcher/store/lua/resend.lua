@@ -13,8 +13,8 @@ if wait > 0 then return {'TOO_SOON', tostring(wait)} end
 if ARGV[2] == '1' then return {'ALLOWED'} end
 -- The workflow starts again: from the current step if a delivered receipt confirmed its send (that way
 -- works), else from the first step; any running deadline is over.
-local w = redis.call('HMGET', KEYS[1], F.step, F.step_delivered, F.send_seq, F.step_log)
-if w[1] then
+local w = redis.call('HMGET', KEYS[1], F.step, F.step_delivered, F.send_seq, F.step_log, F.workflow)
+if w[5] and w[5] ~= '' then
   local step = 0
   if w[2] == w[3] then step = tonumber(w[1]) end
   local log = w[4] or ''
