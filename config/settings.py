@@ -32,6 +32,7 @@ from pydantic_settings import (
 
 from config.errors import ConfigError
 from config.redis import RedisEndpoint, RedisOptions, StoreRedisOptions, redis_options_problem, redis_url_problem
+from config.workflows import DEFAULT_WORKFLOW, LEGACY, LEGACY_WORKFLOW, Workflow, workflows_problem
 
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8080
@@ -225,6 +226,12 @@ class Settings(BaseSettings):
     providers: tuple[ProviderSettings, ...] = ()
     routes: dict[CountryPrefix, tuple[str, ...]] = {}
     """Per-country overrides: recipients with this E.164 prefix try these providers first, in order."""
+    route_groups: dict[str, tuple[str, ...]] = {}
+    """Named lists of vendors a workflow step may name (``group``)."""
+    workflows: dict[str, Workflow] = {}
+    """Named workflows (``config/workflows.py``); ``default`` is every number's unless ``workflow_routes`` says."""
+    workflow_routes: dict[CountryPrefix, str] = {}
+    """Per-country workflows: numbers with this E.164 prefix follow this workflow (longest prefix wins)."""
 
     postback_secret: SecretStr = SecretStr("")
     """Signs postbacks (HMAC-SHA256); sends that ask for one are refused while it is unset."""
@@ -313,6 +320,25 @@ class Settings(BaseSettings):
         if problem:
             raise ConfigError(*problem)
         return self
+
+    @model_validator(mode="after")
+    def _workflows_fit(self) -> Settings:
+        vendors = {provider.name for provider in self.providers}
+        problem = workflows_problem(vendors, self.route_groups, self.workflows, self.workflow_routes)
+        if problem:
+            raise ConfigError(problem[0], problem[1], "fix the workflow configuration")
+        return self
+
+    def workflow_for(self, recipient: str) -> str:
+        """The name of the workflow an OTP to ``recipient`` follows (``LEGACY_WORKFLOW`` when none is configured)."""
+        prefixes = [prefix for prefix in self.workflow_routes if recipient.startswith(prefix)]
+        if prefixes:
+            return self.workflow_routes[max(prefixes, key=len)]
+        return DEFAULT_WORKFLOW if DEFAULT_WORKFLOW in self.workflows else LEGACY_WORKFLOW
+
+    def workflow(self, name: str) -> Workflow:
+        """The workflow of that name; ``LEGACY`` (one step, no deadline) for a name no longer configured."""
+        return self.workflows.get(name, LEGACY)
 
     @model_validator(mode="after")
     def _redis_options_fit(self) -> Settings:

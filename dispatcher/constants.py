@@ -2,6 +2,8 @@
 
 SEND_TASK = "otp.send"
 SEND_QUEUE = "otp.send"
+DEADLINE_TASK = "otp.deadline"
+"""A workflow step's deadline (``[otp_id, step, send number]``), on the send queue."""
 POSTBACK_TASK = "otp.postback"
 POSTBACK_QUEUE = "otp.postback"
 """Postbacks have their own queue, so a slow receiver never delays a send."""
@@ -16,6 +18,9 @@ DUE_KEY = f"{KEY_PREFIX}due"
 by (the sweeper queues again the jobs that were lost). An otp_id never reads ``due`` (ids are hex and dashes)."""
 POSTBACKS_DUE_KEY = f"{KEY_PREFIX}postbacks-due"
 """Postbacks owed (``<otp_id>:<event>``), scored by when they are due (sent again by the sweeper)."""
+DEADLINES_KEY = f"{KEY_PREFIX}deadlines"
+"""Workflow steps waiting for a delivered receipt, scored by when their deadline job must have run by (the
+sweeper queues again the deadline jobs that were lost)."""
 SWEEPER_KEY = f"{KEY_PREFIX}sweeper"
 """Held by the worker process sweeping now, so one sweeps at a time."""
 RECORD_PREFIX = KEY_PREFIX

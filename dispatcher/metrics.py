@@ -57,6 +57,12 @@ RECEIPTS = Counter(
     ["vendor", "receipt", "kind"],
     registry=REGISTRY,
 )
+STEP_ADVANCES = Counter(
+    "otp_workflow_step_advances",
+    "Workflow steps that gave way to the next, by reason (UNDELIVERED: on a receipt, at the API)",
+    ["reason"],
+    registry=REGISTRY,
+)
 RECEIPT_LATENCY = Histogram(
     "otp_receipt_latency_seconds",
     "From a vendor accepting a message to its first receipt with evidence, by vendor",

@@ -72,6 +72,29 @@ class SendJob(NamedTuple):
     job_seq: int
 
 
+class DeadlineJob(NamedTuple):
+    """A workflow step's deadline job's arguments: the OTP, its step and that step's send (ids only)."""
+
+    otp_id: str
+    step: int
+    send_seq: int
+
+
+class StepEnd(StrEnum):
+    """Why a workflow step ended (the report's ``outcome`` of a step that gave way, and the metric's reason)."""
+
+    DEADLINE = "DEADLINE"
+    """No delivered receipt came before its deadline."""
+    UNDELIVERED = "UNDELIVERED"
+    """Its receipt said the message was not delivered."""
+    FAILED = "FAILED"
+    """No vendor of the step took the message (none could honour it, or every one failed)."""
+    RESEND = "RESEND"
+    """A resend started the workflow again."""
+    DELIVERED = "DELIVERED"
+    """Its delivered receipt ended the workflow."""
+
+
 class PostbackEvent(StrEnum):
     DELIVERED = "DELIVERED"
     FAILED = "FAILED"
@@ -164,6 +187,8 @@ class Attempt(BaseModel):
     latency_ms: float
     outcome: AttemptOutcome
     error_code: str | None = None
+    step: int | None = Field(None, description="the workflow step the send belongs to (from 0)")
+    channel: str | None = Field(None, description="the channel it went out on (a workflow step's)")
     receipt: ReceiptStatus | None = Field(
         None, description="for an attempt the vendor accepted: the handset outcome its receipt gave (NONE: none yet)"
     )
@@ -171,6 +196,28 @@ class Attempt(BaseModel):
     receipt_reason: str | None = Field(None, description="why it was not delivered, in the vendor's words")
     receipt_at: datetime | None = Field(None, description="when the receipt reached the dispatcher")
     receipt_latency_ms: float | None = Field(None, description="from the vendor accepting the message to the receipt")
+
+
+class StepReport(BaseModel):
+    """One send of a workflow: its step, channel, vendor, receipt and how it ended."""
+
+    send_number: int
+    step: int
+    channel: str | None
+    vendor: str | None = Field(description="the vendor that took the message (none: no vendor did)")
+    receipt: ReceiptStatus | None
+    outcome: str = Field(
+        description="DELIVERED (its receipt), DEADLINE, UNDELIVERED, FAILED or RESEND (it gave way to the next "
+        "send), VERIFIED, or for the current send: AWAITING_RECEIPT, SENDING, FAILED, EXPIRED"
+    )
+
+
+class WorkflowReport(BaseModel):
+    name: str
+    step: int = Field(description="the current step (from 0)")
+    channel_change: bool = Field(description="the workflow may send on another channel than send-otp asked for")
+    channels: list[str]
+    steps: list[StepReport]
 
 
 class OtpReport(BaseModel):
@@ -184,6 +231,7 @@ class OtpReport(BaseModel):
     delivered_by: str | None
     failure_reason: str | None
     attempts: list[Attempt]
+    workflow: WorkflowReport | None = Field(None, description="the workflow's steps, when one is configured")
 
 
 class Postback(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from dispatcher.constants import QUEUES
 from dispatcher.errors import DispatcherError, InvalidRequest, ResendRefused, UnknownOtp, VendorCheckUnavailable
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
+from dispatcher.metrics import STEP_ADVANCES
 from dispatcher.policy import otp_spec
 from dispatcher.schemas import (
     OtpReport,
@@ -29,16 +31,27 @@ from dispatcher.schemas import (
     SendJob,
     SendOtpRequest,
     SendOtpResponse,
+    StepEnd,
     VerifyOtpRequest,
     VerifyOtpResponse,
     VerifyStatus,
 )
 from dispatcher.sealing import Sealer
-from dispatcher.store import FIRST_JOB, NewOtp, OtpStore, ReceiptAnswer, Replicas, VerifyTicket, connect_to
+from dispatcher.store import (
+    FIRST_JOB,
+    NewOtp,
+    OtpStore,
+    ReceiptAnswer,
+    Replicas,
+    StepKind,
+    VerifyTicket,
+    connect_to,
+)
 from vendors import CodeChecker, OtpSpec, ProviderError, cannot_honour, phone
-from vendors.receipts import Receipt
+from vendors.receipts import Receipt, ReceiptOutcome
 
 ANONYMOUS = Caller()
+log = logging.getLogger(__name__)
 """A caller without token or address: the Python client, limited per number and range only."""
 CHECK_MARGIN = 1.0
 """Seconds a vendor check stays marked in flight beyond the longest vendor timeout (then another caller may
@@ -70,6 +83,7 @@ class OtpService:
         checker: CodeChecker,
         replicas: Replicas | None = None,
     ) -> None:
+        self._settings = settings
         self._policy = settings.policy
         self._store = store
         self._guards = guards
@@ -133,7 +147,16 @@ class OtpService:
         await self._guards.count_send(recipient, caller)
         otp_id, now = str(uuid.uuid4()), time.time()
         await self._guards.claim_in_flight(recipient, otp_id, spec.expiry, now)
-        otp = NewOtp(otp_id=otp_id, spec=spec, recipient_index=recipient.index, prefix=recipient.prefix, created_at=now)
+        workflow = self._settings.workflow_for(spec.recipient)
+        otp = NewOtp(
+            otp_id=otp_id,
+            spec=spec,
+            recipient_index=recipient.index,
+            prefix=recipient.prefix,
+            created_at=now,
+            workflow=workflow,
+            channels=self._settings.workflow(workflow).channels(spec.channel) if workflow else (),
+        )
         expires_at = await self._store.create(otp)
         await self._enqueue(SendJob(otp_id, FIRST_JOB), expires_at, discard_on_failure=True)
         return SendOtpResponse(otp_id=otp_id, status=OtpStatus.OPEN, expiry=spec.expiry)
@@ -141,9 +164,14 @@ class OtpService:
     def _check_honoured(self, spec: OtpSpec) -> None:
         """422 when no enabled vendor serving the number could ever send ``spec`` as asked (its channel, code
         type and length, message): it could only fail. Skipped without a chain (an API may run without one)."""
+        channels = self._settings.workflow(self._settings.workflow_for(spec.recipient)).channels(spec.channel)
         problems = {
             vendor.name: cannot_honour(vendor, spec) for vendor in self._vendors if vendor.serves(spec.recipient)
         }
+        for channel in channels[1:]:  # a later step of the OTP's workflow may go out on a channel they honour
+            stepped = spec.model_copy(update={"channel": channel})
+            if any(cannot_honour(vendor, stepped) is None for vendor in self._vendors if vendor.serves(spec.recipient)):
+                return
         if problems and all(problems.values()):
             why = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
             raise InvalidRequest.at(["body"], f"no vendor of this dispatcher can honour this OTP: {why}")
@@ -212,8 +240,32 @@ class OtpService:
         return await self._store.report(otp_id, time.time())
 
     async def receipt(self, vendor: str, receipt: Receipt) -> ReceiptAnswer:
-        """Record a delivery receipt from ``vendor`` against the attempt it names (one step in Redis)."""
-        return await self._store.record_receipt(vendor, receipt, time.time())
+        """Record a delivery receipt from ``vendor`` against the attempt it names (one step in Redis); the first
+        receipt with evidence for the OTP's current send acts on its workflow: delivered ends it, undelivered
+        sends the next step at once (its job published here; if the broker cannot take it, the sweeper will)."""
+        answer = await self._store.record_receipt(vendor, receipt, time.time())
+        if not (answer.first and answer.send_open and self._settings.workflows):
+            return answer
+        if receipt.outcome is ReceiptOutcome.NONE:
+            return answer
+        name = await self._store.workflow_of(answer.otp_id)
+        workflow = self._settings.workflow(name or "")
+        if not name or workflow.last_step == 0:
+            return answer
+        reason = StepEnd.DELIVERED if receipt.outcome is ReceiptOutcome.DELIVERED else StepEnd.UNDELIVERED
+        step = await self._store.end_step(
+            answer.otp_id, reason, workflow.last_step, time.time(), attempt=answer.attempt
+        )
+        if step.kind is StepKind.ADVANCED:
+            STEP_ADVANCES.labels(reason.value).inc()
+            log.info("otp %s: undelivered receipt from %s; step %d goes out", answer.otp_id, vendor, step.step)
+            try:
+                await self._jobs.enqueue_send(SendJob(answer.otp_id, step.job_seq), step.expires_at)
+            except DispatcherError as exc:
+                log.warning(
+                    "otp %s: step %d's job not queued (%s); the sweeper queues it", answer.otp_id, step.step, exc
+                )
+        return answer
 
     async def _vendor_check(self, vendor: str, reference: str, code: str) -> bool:
         try:

@@ -24,20 +24,20 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
 from config import ProviderSettings, Settings
 from dispatcher import codes
 from dispatcher.errors import DispatcherError
-from dispatcher.schemas import Attempt, AttemptOutcome, PostbackEvent, ReceiptStatus, SendJob
-from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, OtpStore
+from dispatcher.schemas import Attempt, AttemptOutcome, DeadlineJob, PostbackEvent, ReceiptStatus, SendJob, StepEnd
+from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, OtpStore, StepKind
 from vendors import OutcomeUnknown, Provider, ProviderError, Rejected, VendorUnavailable
 from vendors.receipts import Sent
 from workers import routing
 from workers.breaker import CallResult, CircuitBreakers
-from workers.metrics import ATTEMPTS, FAILOVERS, LATENCY, RETRIES, SKIPS
+from workers.metrics import ATTEMPTS, FAILOVERS, LATENCY, RETRIES, SKIPS, STEP_ADVANCES
 
 UNWRITTEN_RETRY = 0.5
 """Seconds between two tries of the last writes Redis was away for."""
@@ -58,10 +58,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """The send reached its final outcome; ``postback`` when the OTP asked to be told of it."""
+    """The send reached its final outcome; ``postback`` when the OTP asked to be told of it; ``deadline`` when
+    its workflow step waits for a delivered receipt until ``deadline_at`` (queue the deadline job)."""
 
     event: PostbackEvent
     postback: bool
+    deadline: DeadlineJob | None = None
+    deadline_at: float = 0.0
+    expires_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +166,7 @@ class Deliverer:
     async def _walk_chain(self, state: DeliveryState, lease: str, *, crashed: bool) -> RetryLater | Finished | None:
         """Walk the route from where the last run stopped; every way out ends the run (gives up ``lease``)
         in its last write."""
-        route = routing.route(self._settings, state.spec.recipient, state.route_first)
+        state, route = await self._step(state)
         position, tries = state.chain_pos, state.vendor_tries
         if crashed and position < len(route):
             # The last run died mid-way, maybe after its request left: never call that vendor twice for one send.
@@ -208,7 +212,7 @@ class Deliverer:
             else:
                 await self._breaker(vendor, CallResult.SUCCESS)
                 checked_by_vendor = sent.reference if provider.generates_codes else ""
-                finished = Finished(PostbackEvent.DELIVERED, state.spec.success_url is not None)
+                finished = self._delivered(state)
                 record = partial(
                     self._store.mark_delivered,
                     state.otp_id,
@@ -217,6 +221,7 @@ class Deliverer:
                     attempt,
                     lease,
                     receipt_reference=sent.receipt_reference,
+                    deadline_at=finished.deadline_at,
                 )
                 _say(state.otp_id, attempt)
                 try:
@@ -246,9 +251,59 @@ class Deliverer:
                 return RetryLater(SendJob(state.otp_id, job_seq), countdown, state.expires_at)
         why_not = {vendor.name: self._providers[vendor.name].cannot_honour(state.spec) for vendor in route}
         reason = failure_reason(attempts, {name: why for name, why in why_not.items() if why})
+        workflow = self._settings.workflow(state.workflow)
+        if state.step < workflow.last_step:
+            answer = await self._store.end_step(
+                state.otp_id, StepEnd.FAILED, workflow.last_step, time.time(), send_seq=state.send_seq, lease=lease
+            )
+            if answer.kind is StepKind.ADVANCED:
+                STEP_ADVANCES.labels(StepEnd.FAILED.value).inc()
+                log.info(
+                    "otp %s: step %d found no vendor (%s); step %d goes out",
+                    state.otp_id,
+                    state.step,
+                    reason,
+                    answer.step,
+                )
+                return RetryLater(SendJob(state.otp_id, answer.job_seq), 0, answer.expires_at)
         await self._store.mark_failed(state.otp_id, state.send_seq, reason, lease)
         log.warning("otp %s: failed: %s", state.otp_id, reason)
         return Finished(PostbackEvent.FAILED, state.spec.failure_url is not None)
+
+    async def _step(self, state: DeliveryState) -> tuple[DeliveryState, tuple[ProviderSettings, ...]]:
+        """The OTP's current workflow step: its spec on the step's channel, and its route. Without a configured
+        workflow: the spec as asked and the country route. A step that names no vendor leaves out the vendors
+        that took an earlier send of this OTP on the same channel without a delivered receipt."""
+        if not state.workflow:
+            return state, routing.route(self._settings, state.spec.recipient, state.route_first)
+        workflow = self._settings.workflow(state.workflow)
+        step = workflow.steps[min(state.step, workflow.last_step)]
+        channel = workflow.channel(state.step, state.spec.channel)
+        stepped = replace(state, spec=state.spec.model_copy(update={"channel": channel}))
+        route = routing.step_route(self._settings, state.spec.recipient, state.route_first, step)
+        if step.vendor is None:
+            attempts = await self._store.logged_attempts(state.otp_id)
+            unconfirmed = {
+                attempt.vendor
+                for attempt in attempts
+                if attempt.send_number < state.send_seq
+                and attempt.outcome is AttemptOutcome.DELIVERED
+                and (attempt.channel or state.spec.channel) == channel
+                and attempt.receipt is not ReceiptStatus.DELIVERED
+            }
+            route = tuple(vendor for vendor in route if vendor.name not in unconfirmed)
+        return stepped, route
+
+    def _delivered(self, state: DeliveryState) -> Finished:
+        """The outcome of a send a vendor took: with the workflow step's deadline when another step follows."""
+        finished = Finished(PostbackEvent.DELIVERED, state.spec.success_url is not None)
+        if not state.workflow:
+            return finished
+        deadline = self._settings.workflow(state.workflow).deadline(state.step, state.spec.channel)
+        if deadline is None:
+            return finished
+        job = DeadlineJob(state.otp_id, state.step, state.send_seq)
+        return replace(finished, deadline=job, deadline_at=time.time() + deadline, expires_at=state.expires_at)
 
     async def _circuit_wait(self, state: DeliveryState, route: tuple[ProviderSettings, ...]) -> float | None:
         """Seconds until the first circuit of the route lets a call through to a vendor that can honour the
@@ -311,6 +366,8 @@ def _attempt_of(
 ) -> Attempt:
     return Attempt(
         send_number=state.send_seq,
+        step=state.step if state.workflow else None,
+        channel=state.spec.channel if state.workflow else None,
         vendor=vendor,
         started_at=datetime.fromtimestamp(started, tz=UTC),
         latency_ms=round((time.time() - started) * 1000, 1),

@@ -39,6 +39,12 @@ LATENCY = Histogram(
 RETRIES = Counter(
     "otp_vendor_retries", "Sends scheduled to be tried again on the same vendor", ["vendor"], registry=REGISTRY
 )
+STEP_ADVANCES = Counter(
+    "otp_workflow_step_advances",
+    "Workflow steps that gave way to the next, by reason (DEADLINE, UNDELIVERED, FAILED)",
+    ["reason"],
+    registry=REGISTRY,
+)
 FAILOVERS = Counter("otp_failovers", "Sends that left a vendor for the next one", ["vendor"], registry=REGISTRY)
 
 

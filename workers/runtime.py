@@ -29,7 +29,7 @@ from vendors import Provider, build_providers
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer
 from workers.postbacks import Postbacks
-from workers.sweeper import QueuePostback, QueueSends, Sweeper
+from workers.sweeper import QueueDeadlines, QueuePostback, QueueSends, Sweeper
 
 MAX_VENDOR_CONNECTIONS = 200
 
@@ -73,11 +73,20 @@ class Runtime:
         """Make these OTPs not due before ``until`` (a worker took their job), without waiting for Redis."""
         asyncio.run_coroutine_threadsafe(self.store.postpone(otp_ids, until), self._loop)
 
-    def start_background(self, queue_sends: QueueSends, queue_postback: QueuePostback) -> None:
+    def start_background(
+        self, queue_sends: QueueSends, queue_postback: QueuePostback, queue_deadlines: QueueDeadlines | None = None
+    ) -> None:
         """Run, on this process's loop until the runtime closes, the sweeper (``workers/sweeper.py``) and the
         Deliverer's tries of the last writes Redis was away for."""
         settings = self._settings
-        sweeper = Sweeper(self.store, settings.sweep_interval, settings.visibility_timeout, queue_sends, queue_postback)
+        sweeper = Sweeper(
+            self.store,
+            settings.sweep_interval,
+            settings.visibility_timeout,
+            queue_sends,
+            queue_postback,
+            queue_deadlines,
+        )
         self._background = [
             asyncio.run_coroutine_threadsafe(sweeper.run(), self._loop),
             asyncio.run_coroutine_threadsafe(self.deliverer.keep_writing(), self._loop),

@@ -4,8 +4,9 @@ Every worker process runs one on its event loop; one process at a time sweeps (a
 sweep interval), so the whole dispatcher sweeps about once per interval whatever its number of workers.
 A sweep asks the store for the OTPs whose due time passed with no run holding them (``SweepOperations``)
 and queues a job for each, with a new job number (older copies then do nothing); then the same for the
-postbacks owed. A job lost between the broker's pop and the worker's bookkeeping (a worker killed or
-frozen then), or refused by the broker, is so queued again at most two sweep intervals after it was due.
+postbacks owed, and the workflow deadline jobs. A job lost between the broker's pop and the worker's
+bookkeeping (a worker killed or frozen then), or refused by the broker, is so queued again at most two
+sweep intervals after it was due.
 While Redis is away nothing is swept and nothing is lost: the due times wait in Redis.
 """
 
@@ -19,13 +20,15 @@ from collections.abc import Callable
 
 from dispatcher.errors import DispatcherError
 from dispatcher.schemas import PostbackEvent
-from dispatcher.store import Lost, OtpStore
+from dispatcher.store import Lost, OtpStore, Overdue
 
 log = logging.getLogger(__name__)
 
 QueueSends = Callable[[list[Lost]], None]
 """Publishes send jobs (blocking: run in a thread)."""
 QueuePostback = Callable[[str, PostbackEvent], None]
+QueueDeadlines = Callable[[list[Overdue]], None]
+"""Publishes workflow deadline jobs (blocking: run in a thread)."""
 
 
 class Sweeper:
@@ -36,6 +39,7 @@ class Sweeper:
         horizon: float,
         queue_sends: QueueSends,
         queue_postback: QueuePostback,
+        queue_deadlines: QueueDeadlines | None = None,
     ) -> None:
         self._store = store
         self._interval = interval
@@ -43,6 +47,7 @@ class Sweeper:
         """How long a job may wait in a queue that is not empty before it is taken for lost."""
         self._queue_sends = queue_sends
         self._queue_postback = queue_postback
+        self._queue_deadlines = queue_deadlines
         self._token = secrets.token_hex(8)
 
     async def run(self) -> None:
@@ -72,4 +77,8 @@ class Sweeper:
         for otp_id, event in owed:
             log.info("sweeper: postback %s of otp %s is due; queued again", event, otp_id, extra={"otp_id": otp_id})
             await loop.run_in_executor(None, self._queue_postback, otp_id, event)
-        return len(lost) + len(owed)
+        overdue = await self._store.sweep_deadlines(now) if self._queue_deadlines is not None else []
+        if overdue and self._queue_deadlines is not None:
+            log.warning("sweeper: %d workflow deadline jobs were late or lost; queued again", len(overdue))
+            await loop.run_in_executor(None, self._queue_deadlines, overdue)
+        return len(lost) + len(owed) + len(overdue)

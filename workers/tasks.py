@@ -39,12 +39,12 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from config import Settings
-from dispatcher.constants import POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
+from dispatcher.constants import DEADLINE_TASK, POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
 from dispatcher.jobs import send_args
-from dispatcher.schemas import PostbackEvent, SendJob
-from dispatcher.store import Lost
+from dispatcher.schemas import DeadlineJob, PostbackEvent, SendJob, StepEnd
+from dispatcher.store import Lost, Overdue, StepKind
 from workers.delivery import Finished, RetryLater
-from workers.metrics import FINISHED
+from workers.metrics import FINISHED, STEP_ADVANCES
 from workers.runtime import current_runtime
 
 MAX_ERROR_RERUNS = 50
@@ -124,6 +124,18 @@ class Jobs:
         of send jobs. ``reruns`` counts the runs in a row that raised. Returns the new task's id, if queued."""
         return self.publish(SEND_TASK, SEND_QUEUE, send_args([job]), time.time() + countdown, expires_at, reruns)
 
+    def schedule_deadline(self, job: DeadlineJob, deadline_at: float, expires_at: float) -> None:
+        """Run a workflow step's deadline job at ``deadline_at``, or a hop of it: a countdown never exceeds half
+        the visibility timeout (a job held unacknowledged longer would be handed out again), so a longer
+        deadline runs as hops, each of which finds the deadline still ahead and schedules the next."""
+        due_at = min(deadline_at, time.time() + self._settings.visibility_timeout / 2)
+        self.publish(DEADLINE_TASK, SEND_QUEUE, list(job), due_at, expires_at)
+
+    def queue_deadlines(self, overdue: list[Overdue]) -> None:
+        """Queue again the deadline jobs the sweeper found overdue."""
+        for item in overdue:
+            self.publish(DEADLINE_TASK, SEND_QUEUE, list(item.job), time.time(), item.expires_at)
+
     def queue_lost(self, lost: list[Lost]) -> None:
         """Queue again the jobs the sweeper found lost, in batches as the API publishes them."""
         batch = self._settings.job_batch
@@ -187,6 +199,8 @@ def register_tasks(app: Celery, settings: Settings, jobs: Jobs) -> None:
             FINISHED.labels(outcome.event.value).inc()
             if outcome.postback:
                 jobs.queue_postback(job.otp_id, outcome.event)
+            if outcome.deadline is not None:
+                jobs.schedule_deadline(outcome.deadline, outcome.deadline_at, outcome.expires_at)
             ending = Ending.DONE if outcome.event is PostbackEvent.DELIVERED else Ending.FAILED
             return Fate(job.otp_id, ending, outcome.event.value)
         if outcome is None:
@@ -204,6 +218,25 @@ def register_tasks(app: Celery, settings: Settings, jobs: Jobs) -> None:
         delay = settings.error_retry_delay
         task_id = jobs.schedule(job, delay, _expires_at(task, settings), reruns)
         return Fate(job.otp_id, Ending.AGAIN, f"{failed}; {_again(delay, job, task_id)}")
+
+    @app.task(name=DEADLINE_TASK, ignore_result=True, queue=SEND_QUEUE)
+    def step_deadline(otp_id: str, step: int, send_seq: int) -> None:
+        """A workflow step's deadline: unless a delivered receipt, a verify, a newer step or a resend came first
+        (checked with the step's state in one Redis script), the next step goes out as a new send job. Early
+        (a hop of a long deadline), it schedules itself again. Safe to run twice: the second finds a newer step."""
+        runtime = current_runtime(settings)
+        workflow = settings.workflow(runtime.run(runtime.store.workflow_of(otp_id)) or "")
+        answer = runtime.run(
+            runtime.store.end_step(otp_id, StepEnd.DEADLINE, workflow.last_step, time.time(), send_seq=send_seq)
+        )
+        if answer.kind is StepKind.WAIT:
+            jobs.schedule_deadline(DeadlineJob(otp_id, step, send_seq), answer.deadline_at, answer.expires_at)
+        elif answer.kind is StepKind.ADVANCED:
+            STEP_ADVANCES.labels(StepEnd.DEADLINE.value).inc()
+            log.info(
+                "otp %s: step %d had no delivered receipt by its deadline; step %d goes out", otp_id, step, answer.step
+            )
+            jobs.schedule(SendJob(otp_id, answer.job_seq), 0, answer.expires_at)
 
     @app.task(name=POSTBACK_TASK, ignore_result=True, queue=POSTBACK_QUEUE)
     def send_postback(otp_id: str, event: str) -> None:

@@ -11,6 +11,7 @@ from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind
 from dispatcher.store.scripts import record_script
 from dispatcher.store.sweeps import Lost
 from dispatcher.store.verification import VerifyTicket
+from dispatcher.store.workflows import Overdue, StepAnswer, StepKind
 
 __all__ = [
     "EARLY_RECEIPT_TTL",
@@ -23,10 +24,13 @@ __all__ = [
     "Lost",
     "NewOtp",
     "OtpStore",
+    "Overdue",
     "ReceiptAnswer",
     "ReceiptKind",
     "Replicas",
     "Resent",
+    "StepAnswer",
+    "StepKind",
     "VerifyTicket",
     "connect",
     "connect_to",

@@ -1,5 +1,5 @@
 """``OtpStore``: every operation on OTP records, the producer's, verification's, the worker runs' and the
-sweeper's and the receipts'."""
+sweeper's, the receipts' and the workflows'."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from dispatcher.store.receipts import ReceiptOperations
 from dispatcher.store.runs import RunOperations
 from dispatcher.store.sweeps import SweepOperations
 from dispatcher.store.verification import VerificationOperations
+from dispatcher.store.workflows import WorkflowOperations
 
 
-class OtpStore(ProducerOperations, VerificationOperations, RunOperations, SweepOperations, ReceiptOperations):
+class OtpStore(
+    ProducerOperations, VerificationOperations, RunOperations, SweepOperations, ReceiptOperations, WorkflowOperations
+):
     """All OTP reads and writes over one Redis client. Redis failures surface as ``ServiceUnavailable``."""

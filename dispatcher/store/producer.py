@@ -13,7 +13,7 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-from dispatcher.constants import DUE_KEY, attempts_key, receipts_key, record_key
+from dispatcher.constants import DEADLINES_KEY, DUE_KEY, attempts_key, receipts_key, record_key
 from dispatcher.errors import ResendRefused, UnknownOtp
 from dispatcher.schemas import OtpReport
 from dispatcher.sealing import Sealer
@@ -67,14 +67,14 @@ class ProducerOperations(Connected):
     async def check_resend(self, otp_id: str, now: float) -> None:
         """``ResendRefused`` (or ``UnknownOtp``) unless the OTP's resend rules allow a resend now; writes nothing."""
         async with redis_errors():
-            answer = await self._resend(keys=[record_key(otp_id), DUE_KEY], args=[now, 1, otp_id, 0])
+            answer = await self._resend(keys=[record_key(otp_id), DUE_KEY, DEADLINES_KEY], args=[now, 1, otp_id, 0])
         _refuse_unless(answer, "ALLOWED")
 
     async def resend(self, otp_id: str, now: float) -> Resent:
         """Count one more send if the OTP's resend rules allow it; else ``ResendRefused`` or ``UnknownOtp``."""
         async with redis_errors():
             answer = await self._resend(
-                keys=[record_key(otp_id), DUE_KEY], args=[now, 0, otp_id, now + self._due_grace]
+                keys=[record_key(otp_id), DUE_KEY, DEADLINES_KEY], args=[now, 0, otp_id, now + self._due_grace]
             )
         _refuse_unless(answer, "OK")
         return Resent(resend_count=int(answer[1]), expires_at=float(answer[2]), job_seq=int(answer[3]))

@@ -19,7 +19,15 @@ from enum import StrEnum, auto
 
 from redis.typing import EncodableT
 
-from dispatcher.schemas import Attempt, OtpReport, OtpStatus, ReceiptStatus
+from dispatcher.schemas import (
+    Attempt,
+    AttemptOutcome,
+    OtpReport,
+    OtpStatus,
+    ReceiptStatus,
+    StepReport,
+    WorkflowReport,
+)
 from dispatcher.sealing import Sealer
 from vendors import OtpSpec
 from vendors.phone import mask_number
@@ -75,6 +83,18 @@ class Field(StrEnum):
     POSTBACKS = auto()
     """The events a postback is owed for (``DELIVERED``, ``FAILED``: those the spec has a URL for)."""
     POSTBACK_TRIES = auto()
+    WORKFLOW = auto()
+    """The name of the workflow the OTP follows (empty: none configured, one step)."""
+    WORKFLOW_CHANNELS = auto()
+    """The channel of each of its steps, comma-separated (for the report)."""
+    STEP = auto()
+    """The workflow step of the current send (from 0)."""
+    STEP_DEADLINE = auto()
+    """When the current step gives way to the next one without a delivered receipt (0: no deadline running)."""
+    STEP_DELIVERED = auto()
+    """The latest send a delivered receipt confirmed (0: none)."""
+    STEP_LOG = auto()
+    """How each step before the current one ended: ``<send>/<step>/<reason>``, comma-separated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +106,10 @@ class NewOtp:
     recipient_index: str
     prefix: str
     created_at: float
+    workflow: str = ""
+    """The workflow it follows (``Settings.workflow_for``)."""
+    channels: tuple[str, ...] = ()
+    """The channel of each step of that workflow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +127,8 @@ class DeliveryState:
     vendor_tries: int
     vendor: str
     reference: str
+    workflow: str = ""
+    step: int = 0
 
 
 def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
@@ -141,6 +167,12 @@ def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
             event for event, url in (("DELIVERED", spec.success_url), ("FAILED", spec.failure_url)) if url
         ),
         Field.POSTBACK_TRIES: 0,
+        Field.WORKFLOW: otp.workflow,
+        Field.WORKFLOW_CHANNELS: ",".join(otp.channels),
+        Field.STEP: 0,
+        Field.STEP_DEADLINE: 0,
+        Field.STEP_DELIVERED: 0,
+        Field.STEP_LOG: "",
     }
 
 
@@ -158,6 +190,8 @@ def delivery_state(otp_id: str, record: Mapping[str, str], sealer: Sealer) -> De
         vendor_tries=int(record[Field.VENDOR_TRIES]),
         vendor=record[Field.VENDOR],
         reference=record[Field.REFERENCE],
+        workflow=record.get(Field.WORKFLOW, ""),
+        step=int(record.get(Field.STEP, 0)),
     )
 
 
@@ -167,6 +201,7 @@ def report(
     """The record and its attempt log as the status endpoint shows them (the number masked), each attempt with
     the receipt recorded for it (``receipts``: by attempt index, as the receipt script writes them)."""
     expires_at = float(record[Field.EXPIRES_AT])
+    logged = [with_receipt(item, (receipts or {}).get(str(index))) for index, item in enumerate(attempts)]
     return OtpReport(
         otp_id=otp_id,
         status=_status(record[Field.STATUS], expires_at, now),
@@ -177,11 +212,57 @@ def report(
         resend_count=int(record[Field.RESEND_COUNT]),
         delivered_by=record[Field.DELIVERED_BY] or None,
         failure_reason=record[Field.FAILURE] or None,
-        attempts=[_with_receipt(item, (receipts or {}).get(str(index))) for index, item in enumerate(attempts)],
+        attempts=logged,
+        workflow=_workflow(record, logged, now) if record.get(Field.WORKFLOW) else None,
     )
 
 
-def _with_receipt(attempt: str, receipt: str | None) -> Attempt:
+def _workflow(record: Mapping[str, str], attempts: list[Attempt], now: float) -> WorkflowReport:
+    """Each send of the workflow so far: the step it was, its channel, the vendor that took it, its receipt, and
+    how it ended (from the step log; the current send from the record)."""
+    channels = record.get(Field.WORKFLOW_CHANNELS, "").split(",")
+    ended = [entry.split("/") for entry in record.get(Field.STEP_LOG, "").split(",") if entry]
+    sends = [(int(send), int(step), outcome) for send, step, outcome in ended]
+    current_send, current_step = int(record[Field.SEND_SEQ]), int(record.get(Field.STEP, 0))
+    sends.append((current_send, current_step, _current_outcome(record, current_send, now)))
+    steps = []
+    for send, step, outcome in sends:
+        accepted = [a for a in attempts if a.send_number == send and a.outcome is AttemptOutcome.DELIVERED]
+        taken = accepted[-1] if accepted else None
+        channel = taken.channel if taken and taken.channel else (channels[step] if step < len(channels) else None)
+        receipt = taken.receipt if taken else None
+        if receipt is ReceiptStatus.DELIVERED and outcome == "AWAITING_RECEIPT":
+            outcome = "DELIVERED"
+        steps.append(
+            StepReport(
+                send_number=send,
+                step=step,
+                channel=channel,
+                vendor=taken.vendor if taken else None,
+                receipt=receipt,
+                outcome=outcome,
+            )
+        )
+    return WorkflowReport(
+        name=record[Field.WORKFLOW],
+        step=current_step,
+        channel_change=len(set(channels)) > 1,
+        channels=channels,
+        steps=steps,
+    )
+
+
+def _current_outcome(record: Mapping[str, str], send: int, now: float) -> str:
+    status = _status(record[Field.STATUS], float(record[Field.EXPIRES_AT]), now)
+    if status is not OtpStatus.OPEN:
+        return status.value
+    if int(record.get(Field.STEP_DELIVERED, 0)) == send:
+        return "DELIVERED"
+    return "AWAITING_RECEIPT" if int(record[Field.DELIVERED_SEQ]) >= send else "SENDING"
+
+
+def with_receipt(attempt: str, receipt: str | None) -> Attempt:
+    """A logged attempt (its JSON) with the receipt recorded for it (as the receipt script wrote it), if any."""
     logged = Attempt.model_validate_json(attempt)
     if receipt is None:
         return logged

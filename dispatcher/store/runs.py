@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
 from dispatcher.constants import (
+    DEADLINES_KEY,
     DUE_KEY,
     POSTBACKS_DUE_KEY,
     attempts_key,
@@ -159,6 +160,7 @@ class RunOperations(Connected):
         lease: str = "",
         *,
         receipt_reference: str | None = None,
+        deadline_at: float = 0,
     ) -> bool:
         """Log the successful ``attempt`` and, in the same step, record its vendor as having delivered
         this send; False if a later send was delivered first. With ``lease``, the run ends here.
@@ -177,6 +179,7 @@ class RunOperations(Connected):
             receipt_ref_key(attempt.vendor, rx_ref),
             early_receipt_key(attempt.vendor, rx_ref),
             receipts_key(otp_id),
+            DEADLINES_KEY,
         ]
         postback_due = time.time() + POSTBACK_GRACE
         accepted_at = attempt.started_at.timestamp() + attempt.latency_ms / 1000
@@ -190,6 +193,8 @@ class RunOperations(Connected):
             postback_due,
             accepted_at,
             1 if rx_ref else 0,
+            deadline_at,
+            self._due_grace,
         ]
         async with redis_errors():
             done = await self._mark_delivered(keys=keys, args=args)
@@ -203,6 +208,15 @@ class RunOperations(Connected):
                 keys=[record_key(otp_id), lease_key(otp_id), DUE_KEY, POSTBACKS_DUE_KEY],
                 args=[send_seq, reason, lease, otp_id, time.time() + POSTBACK_GRACE],
             )
+
+    async def logged_attempts(self, otp_id: str) -> list[Attempt]:
+        """Every attempt logged for the OTP, oldest first, each with its receipt (a workflow step leaves out
+        the vendors that took an earlier send without a delivered receipt)."""
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.lrange(attempts_key(otp_id), 0, -1)
+            pipe.hgetall(receipts_key(otp_id))
+            logged, receipts = await pipe.execute()
+        return [record.with_receipt(item, receipts.get(str(index))) for index, item in enumerate(logged)]
 
     async def send_attempts(self, otp_id: str, send_seq: int) -> list[Attempt]:
         """The attempts logged for send ``send_seq`` of an OTP (calls and vendors passed over), oldest first."""

@@ -98,3 +98,27 @@ async def test_a_send_one_configured_vendor_can_honour_is_accepted(start_local_a
     status, _ = await api.post(SEND, {"recipient": random_number(), "content": "Code {}", "otp_code_length": 6})
 
     assert status == 200
+
+
+async def test_a_whatsapp_send_no_vendor_can_take_is_accepted_when_a_later_workflow_step_goes_by_sms(
+    start_local_api: LocalApiFactory,
+) -> None:
+    workflow = {"steps": [{"deadline": 3}, {"channel": "SMS"}]}
+    api = await start_local_api(providers=[MESSAGE_CENTRAL], workflows={"default": workflow})
+
+    status, _ = await api.post(SEND, {"recipient": random_number(), "content": "Code {}", "channel": "WhatsApp"})
+
+    assert status == 200
+    assert api.queued() == 1
+
+
+async def test_a_whatsapp_send_no_vendor_can_take_is_422_without_a_workflow_that_changes_channel(
+    start_local_api: LocalApiFactory,
+) -> None:
+    api = await start_local_api(providers=[MESSAGE_CENTRAL])
+
+    status, answer = await api.post(SEND, {"recipient": random_number(), "content": "Code {}", "channel": "WhatsApp"})
+
+    assert status == 422
+    assert answer["detail"][0]["msg"].endswith("messagecentral: no WhatsApp channel")
+    assert api.queued() == 0

@@ -1,7 +1,9 @@
 -- KEYS: record, attempts, lease, due, postbacks due, the reference's receipt key, its early receipt key,
--- receipts. ARGV: send number, vendor, vendor reference, the attempt (JSON), lease token, otp_id, the time an
--- owed postback is due by (if its job was lost), when the vendor accepted it, 1 if its receipts will name it.
+-- receipts, deadlines. ARGV: send number, vendor, vendor reference, the attempt (JSON), lease token, otp_id,
+-- the time an owed postback is due by (if its job was lost), when the vendor accepted it, 1 if its receipts
+-- will name it, the workflow step's deadline (a Unix time; 0: none), due grace (seconds).
 push_attempt(KEYS[1], KEYS[2], ARGV[4])
+local early_receipt = nil
 if ARGV[9] == '1' then
   -- the attempt just logged is where this reference's receipts go; one that came first is taken now
   local index = redis.call('LLEN', KEYS[2]) - 1
@@ -10,6 +12,7 @@ if ARGV[9] == '1' then
     redis.call('SET', KEYS[6], ARGV[6] .. ' ' .. index .. ' ' .. ARGV[1] .. ' ' .. ARGV[8], 'EX', ttl)
     local early = redis.call('GET', KEYS[7])
     if early then
+      early_receipt = cjson.decode(early).receipt
       apply_receipt(KEYS[1], KEYS[8], index, ARGV[8], cjson.decode(early))
       redis.call('DEL', KEYS[7])
     end
@@ -21,7 +24,19 @@ if f[1] == 'OPEN' and tonumber(f[2]) < tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], F.delivered_seq, ARGV[1], F.delivered_by, ARGV[2], F.failure, '')
   if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], F.vendor, ARGV[2], F.reference, ARGV[3]) end
   done = 1
-  if tonumber(ARGV[1]) >= tonumber(f[3]) then not_due(KEYS[4], ARGV[6]) end
+  if tonumber(ARGV[1]) >= tonumber(f[3]) then
+    not_due(KEYS[4], ARGV[6])
+    -- the workflow step's deadline runs from now: a receipt that came first settles it (delivered: none;
+    -- undelivered: the deadline is now, and the sweeper's deadline index takes it)
+    local deadline = tonumber(ARGV[10] or '0')
+    if early_receipt == 'DELIVERED' then
+      redis.call('HSET', KEYS[1], F.step_delivered, ARGV[1])
+    elseif deadline > 0 then
+      if early_receipt == 'UNDELIVERED' then deadline = tonumber(ARGV[8]) end
+      redis.call('HSET', KEYS[1], F.step_deadline, deadline)
+      redis.call('ZADD', KEYS[9], deadline + tonumber(ARGV[11]), ARGV[6])
+    end
+  end
   owe_postback(KEYS[1], KEYS[5], ARGV[6], 'DELIVERED', ARGV[7])
 end
 end_run(KEYS[1], KEYS[3], ARGV[5])

@@ -1,4 +1,4 @@
--- KEYS: record, due. ARGV: now, 1 to only check the resend rules (nothing written), otp_id, the time the
+-- KEYS: record, due, deadlines. ARGV: now, 1 to only check the resend rules (nothing written), otp_id, the time the
 -- resend's job must have been taken by.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'UNKNOWN'} end
 local f = redis.call('HMGET', KEYS[1], F.status, F.expires_at, F.resend_count, F.resend_limit,
@@ -11,6 +11,17 @@ if tonumber(f[3]) >= tonumber(f[4]) then return {'LIMIT'} end
 local wait = tonumber(f[6]) + tonumber(f[5]) - now
 if wait > 0 then return {'TOO_SOON', tostring(wait)} end
 if ARGV[2] == '1' then return {'ALLOWED'} end
+-- The workflow starts again: from the current step if a delivered receipt confirmed its send (that way
+-- works), else from the first step; any running deadline is over.
+local w = redis.call('HMGET', KEYS[1], F.step, F.step_delivered, F.send_seq, F.step_log, F.workflow)
+if w[5] and w[5] ~= '' then
+  local step = 0
+  if w[2] == w[3] then step = tonumber(w[1]) end
+  local log = w[4] or ''
+  if log ~= '' then log = log .. ',' end
+  redis.call('HSET', KEYS[1], F.step, step, F.step_deadline, 0, F.step_log, log .. w[3] .. '/' .. w[1] .. '/RESEND')
+  redis.call('ZREM', KEYS[3], ARGV[3])
+end
 local count = redis.call('HINCRBY', KEYS[1], F.resend_count, 1)
 redis.call('HINCRBY', KEYS[1], F.send_seq, 1)
 local job = redis.call('HINCRBY', KEYS[1], F.job_seq, 1)

@@ -1,0 +1,161 @@
+"""Workflows whole-stack: the sandbox's delivery faults make a step's message vanish or come back undelivered,
+and the next step's vendor (another vendor, another channel) delivers a code that verifies.
+
+A stack of its own (its own Redis, sandbox, API and worker), configured with two workflows: ``default`` (D7 on
+send-otp's channel, a 3 s deadline, then Octopush by SMS) for ``FAST`` numbers, and ``slow`` (the same with a
+30 s deadline) for ``SLOW`` numbers, on which only a receipt can fail over within the test's time.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from devtools.embedded_redis import EmbeddedRedis
+from dispatcher.constants import DEADLINES_KEY
+from tests.support import Api, Stack, quiet_api, running_stack, wait_for
+from vendors.receipts import callback_url
+
+FAST = "+33622"
+SLOW = "+33633"
+DEADLINE = 3.0
+SLOW_DEADLINE = 30.0
+MARGIN = 6.0
+"""Seconds past a deadline within which the next step's message reaches the phone (a loaded 2-core machine)."""
+WORKFLOWS = {
+    "default": {"steps": [{"vendor": "d7", "deadline": DEADLINE}, {"channel": "SMS", "vendor": "octopush"}]},
+    "slow": {"steps": [{"vendor": "d7", "deadline": SLOW_DEADLINE}, {"channel": "SMS", "vendor": "octopush"}]},
+}
+
+
+def number(prefix: str) -> str:
+    return prefix + "".join(secrets.choice("0123456789") for _ in range(6))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("workflow-redis"))
+    server.start()
+    try:
+        overrides = {"OTP_WORKFLOWS": json.dumps(WORKFLOWS), "OTP_WORKFLOW_ROUTES": json.dumps({SLOW: "slow"})}
+        with running_stack(server.url, tmp_path_factory.mktemp("workflow-logs"), **overrides) as started:
+            yield started
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[Api]:
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    async with quiet_api(stack, client) as api:
+        secret = stack.env["OTP_SECRET_KEY"]
+        url = callback_url(stack.env["OTP_CALLBACK_URL"], secret, "octopush")
+        async with api.session.put(f"{stack.sandbox_url}/_sandbox/callbacks/octopush", json={"url": url}) as answer:
+            assert answer.status == 200, await answer.text()
+        yield api
+    client.close()
+
+
+async def delivered_to_phone(api: Api, recipient: str, within: float) -> dict[str, Any]:
+    """The message the phone received, once it has one."""
+
+    async def arrived() -> dict[str, Any] | None:
+        messages = await api.messages(recipient)
+        return messages[-1] if messages else None
+
+    return dict(await wait_for(arrived, within))
+
+
+async def deadline_ran(api: Api, otp_id: str) -> bool | None:
+    """True once the OTP's step deadline is no longer waited for (its deadline job ran)."""
+    return True if api.redis.zscore(DEADLINES_KEY, otp_id) is None else None
+
+
+async def deadline_set(api: Api, otp_id: str) -> bool | None:
+    """True once the OTP's step deadline is waited for (its vendor's acceptance was recorded)."""
+    return True if api.redis.zscore(DEADLINES_KEY, otp_id) is not None else None
+
+
+async def test_a_message_the_first_vendor_drops_silently_is_delivered_by_the_next_step_after_its_deadline(
+    api: Api,
+) -> None:
+    # Given D7 silently drops every message to +33 (accepted, never delivered, no receipt)
+    await api.fault("d7", silent_drop_rate=1.0, prefix="+33")
+    recipient = number(FAST)
+
+    # When an OTP is sent to a number of the default workflow (D7, 3 s, then Octopush)
+    started = time.monotonic()
+    otp_id = await api.send(recipient=recipient)
+    message = await delivered_to_phone(api, recipient, DEADLINE + MARGIN)
+    took = time.monotonic() - started
+
+    # Then Octopush delivered it after the deadline, within a few seconds of it, and its code verifies
+    assert DEADLINE <= took < DEADLINE + MARGIN
+    assert await api.verify(otp_id, message["code"]) == "APPROVED"
+    report = await api.report(otp_id)
+    steps = [(step["step"], step["vendor"], step["outcome"]) for step in report["workflow"]["steps"]]
+    assert steps == [(0, "d7", "DEADLINE"), (1, "octopush", "VERIFIED")]
+    assert report["delivered_by"] == "octopush"
+
+
+async def test_an_undelivered_receipt_fails_over_at_once_well_before_the_deadline(api: Api) -> None:
+    # Given D7 reports every message to +33 undelivered (its receipt comes 200 ms after it accepted it)
+    await api.fault("d7", undelivered_rate=1.0, prefix="+33")
+    recipient = number(SLOW)
+
+    # When an OTP is sent to a number of the slow workflow (D7, 30 s, then Octopush)
+    started = time.monotonic()
+    otp_id = await api.send(recipient=recipient)
+    message = await delivered_to_phone(api, recipient, SLOW_DEADLINE / 2)
+    took = time.monotonic() - started
+
+    # Then Octopush delivered it on the receipt, far sooner than the deadline, and its code verifies
+    assert took < SLOW_DEADLINE / 3
+    assert await api.verify(otp_id, message["code"]) == "APPROVED"
+    report = await api.report(otp_id)
+    first = report["workflow"]["steps"][0]
+    assert (first["vendor"], first["receipt"], first["outcome"]) == ("d7", "UNDELIVERED", "UNDELIVERED")
+
+
+async def test_an_approved_verify_before_the_deadline_sends_no_second_step(api: Api) -> None:
+    # Given D7 delivers every message to +33 but sends no receipt
+    await api.fault("d7", no_receipt_rate=1.0, prefix="+33")
+    recipient = number(FAST)
+    otp_id = await api.send(recipient=recipient)
+    message = await delivered_to_phone(api, recipient, MARGIN)
+    await wait_for(lambda: deadline_set(api, otp_id), MARGIN)
+
+    # When the user types the code before the 3 s deadline, and the deadline job then runs
+    assert await api.verify(otp_id, message["code"]) == "APPROVED"
+    await wait_for(lambda: deadline_ran(api, otp_id), DEADLINE + MARGIN)
+
+    # Then no second step went out: Octopush was never called, the phone has one message
+    assert (await api.calls()).get("octopush", {}).get("generate", 0) == 0
+    assert len(await api.messages(recipient)) == 1
+    report = await api.report(otp_id)
+    assert [step["step"] for step in report["workflow"]["steps"]] == [0]
+
+
+async def test_a_whatsapp_first_step_falls_back_to_sms_and_the_report_says_the_channel_changed(api: Api) -> None:
+    # Given D7 silently drops every message to +33
+    await api.fault("d7", silent_drop_rate=1.0, prefix="+33")
+    recipient = number(FAST)
+
+    # When an OTP is sent by WhatsApp to a number of the default workflow
+    otp_id = await api.send(recipient=recipient, channel="WhatsApp")
+    message = await delivered_to_phone(api, recipient, DEADLINE + MARGIN)
+
+    # Then the second step sent it by SMS through Octopush, and the report shows both steps' channels
+    assert await api.verify(otp_id, message["code"]) == "APPROVED"
+    workflow = (await api.report(otp_id))["workflow"]
+    assert workflow["channel_change"] is True
+    assert [(step["channel"], step["vendor"]) for step in workflow["steps"]] == [
+        ("WhatsApp", "d7"),
+        ("SMS", "octopush"),
+    ]
