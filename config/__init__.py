@@ -2,16 +2,10 @@
 
 from config.errors import ConfigError
 from config.loading import load_settings
+from config.policy import Limits, OtpPolicy, OtpType, code_strength_problem
+from config.providers import ProviderKind, ProviderSettings
 from config.redis import RedisEndpoint, RedisOptions, StoreRedisOptions
-from config.settings import (
-    Limits,
-    OtpPolicy,
-    OtpType,
-    ProviderKind,
-    ProviderSettings,
-    Settings,
-    code_strength_problem,
-)
+from config.settings import Settings
 
 __all__ = [
     "ConfigError",

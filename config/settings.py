@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
@@ -31,6 +28,8 @@ from pydantic_settings import (
 )
 
 from config.errors import ConfigError
+from config.policy import CountryPrefix, Limits, OtpPolicy
+from config.providers import ProviderSettings
 from config.redis import RedisEndpoint, RedisOptions, StoreRedisOptions, redis_options_problem, redis_url_problem
 from config.workflows import DEFAULT_WORKFLOW, LEGACY, LEGACY_WORKFLOW, Workflow, workflows_problem
 
@@ -40,22 +39,6 @@ DEFAULT_FLOWER_PORT = 5555
 DEFAULT_SANDBOX_PORT = 8090
 DEFAULT_DATA_DIR = Path(".otp-dispatcher")
 
-DEFAULT_EXPIRY = 600
-DEFAULT_RESEND_DELAY = 60
-DEFAULT_RESEND_COUNT = 5
-DEFAULT_CODE_LENGTH = 6
-DEFAULT_MAX_WRONG_ATTEMPTS = 5
-DEFAULT_RECORD_GRACE = 900
-
-DEFAULT_VENDOR_TIMEOUT = 5.0
-DEFAULT_VENDOR_ATTEMPTS = 3
-DEFAULT_VENDOR_RETRY_DELAY = 2.0
-DEFAULT_VENDOR_RETRY_DELAY_MAX = 60.0
-DEFAULT_BREAKER_FAILURES = 5
-DEFAULT_BREAKER_ERROR_RATE = 0.5
-DEFAULT_BREAKER_WINDOW = 60.0
-DEFAULT_BREAKER_MIN_CALLS = 10
-DEFAULT_BREAKER_COOLDOWN = 30.0
 DEFAULT_VISIBILITY_TIMEOUT = 120
 DEFAULT_SWEEP_INTERVAL = 2.0
 DEFAULT_BUSY_RETRY_DELAY = 2.0
@@ -70,121 +53,6 @@ DEFAULT_REDIS_TIMEOUT = 1.0
 
 CONFIG_FILE_VARIABLE = "OTP_CONFIG_FILE"
 ENV_PREFIX = "OTP_"
-
-OtpType = Literal["numeric", "alpha", "alphanumeric"]
-CountryPrefix = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{0,5}$")]
-ProviderKind = Literal["d7", "octopush", "messagecentral", "console"]
-
-
-class OtpPolicy(BaseModel):
-    """Defaults for one OTP when the send request leaves a value out (D7's documented defaults)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    expiry: int = Field(DEFAULT_EXPIRY, ge=30, le=86_400)
-    retry_delay: int = Field(DEFAULT_RESEND_DELAY, ge=0, le=86_400)
-    retry_count: int = Field(DEFAULT_RESEND_COUNT, ge=0, le=100)
-    otp_code_length: int = Field(DEFAULT_CODE_LENGTH, ge=4, le=12)
-    otp_type: OtpType = "numeric"
-    max_wrong_attempts: int = Field(DEFAULT_MAX_WRONG_ATTEMPTS, ge=1, le=100)
-    record_grace: int = Field(DEFAULT_RECORD_GRACE, ge=0, le=86_400)
-
-    @model_validator(mode="after")
-    def _strong_codes(self) -> OtpPolicy:
-        problem = code_strength_problem(self.otp_code_length, self.otp_type)
-        if problem:
-            raise ValueError(problem)
-        return self
-
-
-MIN_CODE_COMBINATIONS = 10**6
-"""The weakest code accepted: six random digits, the 20 bits of entropy OWASP ASVS asks for."""
-ALPHABET_SIZES: dict[str, int] = {"numeric": 10, "alpha": 26, "alphanumeric": 36}
-
-
-def code_strength_problem(length: int, otp_type: str) -> str | None:
-    """Why codes of this length and type are too weak to guess-proof, or None if they are strong enough."""
-    if ALPHABET_SIZES[otp_type] ** length < MIN_CODE_COMBINATIONS:
-        return f"{length} {otp_type} characters give fewer than 10^6 codes (20 bits); make codes longer"
-    return None
-
-
-class Limits(BaseModel):
-    """Abuse limits, enforced atomically in Redis before anything is queued (429 with Retry-After)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    recipient_sends: int = Field(5, ge=1)
-    """Sends and resends to one number..."""
-    recipient_window: int = Field(600, ge=1)
-    """...per this many seconds."""
-    token_per_second: int = Field(500, ge=1)
-    token_per_day: int = Field(1_000_000, ge=1)
-    ip_per_minute: int = Field(30_000, ge=1)
-    countries: tuple[CountryPrefix, ...] = ()
-    """E.164 prefixes numbers may have (``+33``, ``+44``); empty allows every country."""
-    prefix_digits: int = Field(6, ge=2, le=12)
-    """SMS-pumping guard: numbers sharing their first ``prefix_digits`` digits form one range..."""
-    prefix_sends: int = Field(50, ge=1)
-    prefix_window: int = Field(600, ge=1)
-    """...that may receive ``prefix_sends`` per ``prefix_window`` seconds..."""
-    prefix_block: int = Field(3600, ge=1)
-    """...or is blocked for this many seconds."""
-    premium_numbers: bool = False
-    """Accept premium-rate and shared-cost numbers (refused by default: they bill the sender, a pumping vector)."""
-    one_in_flight: bool = False
-    """Refuse (409) a send to a number that already has an open OTP, like Vonage's concurrent rule."""
-
-
-class ProviderSettings(BaseModel):
-    """One vendor of the provider chain, tried in the order the chain lists them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
-    kind: ProviderKind
-    base_url: AnyHttpUrl
-    api_token: SecretStr = SecretStr("")
-    """D7: the bearer token."""
-    login: str = ""
-    """Octopush: the api-login; Message Central: the customerId."""
-    password: SecretStr = SecretStr("")
-    """Octopush: the api-key; Message Central: the account password (sent base64-encoded)."""
-    email: str = ""
-    """Message Central: the account's email (optional)."""
-    account_country: str = ""
-    """Message Central: the ISO country code of the account (e.g. ``IN``)."""
-    enabled: bool = True
-    timeout: float = Field(DEFAULT_VENDOR_TIMEOUT, gt=0, le=60)
-    attempts: int = Field(DEFAULT_VENDOR_ATTEMPTS, ge=1, le=20)
-    retry_delay: float = Field(DEFAULT_VENDOR_RETRY_DELAY, ge=0, le=3600)
-    retry_delay_max: float = Field(DEFAULT_VENDOR_RETRY_DELAY_MAX, ge=0, le=3600)
-    countries: tuple[CountryPrefix, ...] = ()
-    """E.164 prefixes this vendor serves (``+33``, ``+91``); empty means every country."""
-    vendor_text: bool = False
-    """True lets this vendor send its own message text in place of a request's ``content`` or ``template_id`` it
-    cannot send (Message Central always sends its own text; Octopush and console have no D7 templates). False:
-    such a request passes this vendor over. Channel and code policy are never relaxed."""
-    breaker_failures: int = Field(DEFAULT_BREAKER_FAILURES, ge=1, le=1000)
-    """Consecutive failures that open the circuit."""
-    breaker_error_rate: float = Field(DEFAULT_BREAKER_ERROR_RATE, gt=0, le=1)
-    """Share of failed calls within ``breaker_window`` that opens the circuit..."""
-    breaker_min_calls: int = Field(DEFAULT_BREAKER_MIN_CALLS, ge=1)
-    """...once the window holds at least this many calls."""
-    breaker_window: float = Field(DEFAULT_BREAKER_WINDOW, gt=0, le=3600)
-    breaker_cooldown: float = Field(DEFAULT_BREAKER_COOLDOWN, gt=0, le=3600)
-    """Seconds an open circuit waits before letting one probe call through."""
-
-    def serves(self, recipient: str) -> bool:
-        return not self.countries or recipient.startswith(self.countries)
-
-    @model_validator(mode="after")
-    def _credentials_of_the_kind(self) -> ProviderSettings:
-        if self.kind == "d7" and not self.api_token.get_secret_value():
-            raise ValueError("a d7 provider needs api_token (D7's bearer token)")
-        if self.kind in ("octopush", "messagecentral") and not (self.login and self.password.get_secret_value()):
-            raise ValueError(f"a {self.kind} provider needs login and password")
-        return self
 
 
 class Settings(BaseSettings):

@@ -26,7 +26,7 @@ from types import FrameType
 from pydantic import SecretStr
 
 from config import Settings
-from config.settings import ProviderSettings
+from config.providers import ProviderSettings
 from devtools.embedded_redis import EmbeddedRedis
 from sandbox import SandboxCredentials
 

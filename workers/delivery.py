@@ -23,9 +23,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from functools import partial
 
 from config import ProviderSettings, Settings
@@ -33,11 +32,12 @@ from dispatcher import codes
 from dispatcher.errors import DispatcherError
 from dispatcher.schemas import Attempt, AttemptOutcome, DeadlineJob, PostbackEvent, ReceiptStatus, SendJob, StepEnd
 from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, OtpStore, StepKind
-from vendors import OutcomeUnknown, Provider, ProviderError, Rejected, VendorUnavailable
+from vendors import Provider, ProviderError, Rejected, VendorUnavailable
 from vendors.receipts import Sent
 from workers import routing
+from workers.attempts import CANNOT_HONOUR, CIRCUIT_OPEN, WORKER_LOST, attempt_of, failure_reason, outcome_of, say
 from workers.breaker import CallResult, CircuitBreakers
-from workers.metrics import ATTEMPTS, FAILOVERS, LATENCY, RETRIES, SKIPS, STEP_ADVANCES
+from workers.metrics import FAILOVERS, RETRIES, STEP_ADVANCES
 
 UNWRITTEN_RETRY = 0.5
 """Seconds between two tries of the last writes Redis was away for."""
@@ -45,11 +45,6 @@ MAX_RUNS = MAX_REDIS_CONNECTIONS * 3 // 4
 """OTPs one process delivers at once; the others of its batches wait their turn, so the process's Redis
 pool is never exhausted (each run uses one connection at a time)."""
 
-CIRCUIT_OPEN = "CIRCUIT_OPEN"
-CANNOT_HONOUR = "CANNOT_HONOUR"
-WORKER_LOST = "WORKER_LOST"
-PASS_OVERS = frozenset({CIRCUIT_OPEN, CANNOT_HONOUR, WORKER_LOST})
-"""Error codes of the attempts logged for a vendor passed over without a call."""
 MIN_CIRCUIT_WAIT = 0.1
 """Seconds a send that waits for a circuit waits at least (the circuit may have closed meanwhile)."""
 
@@ -223,7 +218,7 @@ class Deliverer:
                     receipt_reference=sent.receipt_reference,
                     deadline_at=finished.deadline_at,
                 )
-                _say(state.otp_id, attempt)
+                say(state.otp_id, attempt)
                 try:
                     await record()
                 except DispatcherError:
@@ -348,93 +343,14 @@ class Deliverer:
             else:
                 sent = await provider.send_tracked(spec, otp_id=otp_id, expiry=expiry, code=code)
         except ProviderError as exc:
-            await self._log_attempt(state, provider.name, started, _outcome(exc), exc.code)
+            await self._log_attempt(state, provider.name, started, outcome_of(exc), exc.code)
             raise
-        accepted = _attempt_of(state, provider.name, started, AttemptOutcome.DELIVERED, None)
+        accepted = attempt_of(state, provider.name, started, AttemptOutcome.DELIVERED, None)
         return sent, accepted.model_copy(update={"receipt": ReceiptStatus.NONE})
 
     async def _log_attempt(
         self, state: DeliveryState, vendor: str, started: float, outcome: AttemptOutcome, error_code: str | None
     ) -> None:
-        attempt = _attempt_of(state, vendor, started, outcome, error_code)
+        attempt = attempt_of(state, vendor, started, outcome, error_code)
         await self._store.record_attempt(state.otp_id, attempt)
-        _say(state.otp_id, attempt)
-
-
-def _attempt_of(
-    state: DeliveryState, vendor: str, started: float, outcome: AttemptOutcome, error_code: str | None
-) -> Attempt:
-    return Attempt(
-        send_number=state.send_seq,
-        step=state.step if state.workflow else None,
-        channel=state.spec.channel if state.workflow else None,
-        vendor=vendor,
-        started_at=datetime.fromtimestamp(started, tz=UTC),
-        latency_ms=round((time.time() - started) * 1000, 1),
-        outcome=outcome,
-        error_code=error_code,
-    )
-
-
-def failure_reason(attempts: Sequence[Attempt], why_not: Mapping[str, str]) -> str:
-    """Why a send failed, from its attempts: each vendor, in the order first tried, with its error codes in
-    order (``x3`` for a code repeated); ``why_not`` says why a vendor cannot honour the OTP (``CANNOT_HONOUR``).
-
-    >>> failure_reason(attempts, {})  # doctest: +SKIP
-    'every vendor of the route failed: d7: HTTP_503 x3; octopush: OCTOPUSH_103; messagecentral: MC_500'
-    """
-    if not attempts:
-        return "no enabled vendor serves this number"
-    by_vendor: dict[str, list[tuple[str, int]]] = {}
-    for attempt in attempts:
-        code = attempt.error_code or attempt.outcome.value
-        runs = by_vendor.setdefault(attempt.vendor, [])
-        if runs and runs[-1][0] == code:
-            runs[-1] = (code, runs[-1][1] + 1)
-        else:
-            runs.append((code, 1))
-    parts = []
-    for vendor, runs in by_vendor.items():
-        shown = []
-        for code, count in runs:
-            detail = f" ({why_not[vendor]})" if code == CANNOT_HONOUR and vendor in why_not else ""
-            shown.append(f"{code}{detail}" + (f" x{count}" if count > 1 else ""))
-        parts.append(f"{vendor}: " + ", ".join(shown))
-    if all(attempt.error_code == CANNOT_HONOUR for attempt in attempts):
-        return "no vendor of the route can honour this OTP: " + "; ".join(parts)
-    return "every vendor of the route failed: " + "; ".join(parts)
-
-
-def _say(otp_id: str, attempt: Attempt) -> None:
-    """Log and count one attempt: a vendor call (its outcome and latency), or a vendor passed over (a skip)."""
-    if attempt.error_code in PASS_OVERS:
-        SKIPS.labels(attempt.vendor, attempt.error_code).inc()
-    else:
-        ATTEMPTS.labels(attempt.vendor, attempt.outcome.value).inc()
-        LATENCY.labels(attempt.vendor).observe(attempt.latency_ms / 1000)
-    fields = {
-        "otp_id": otp_id,
-        "vendor": attempt.vendor,
-        "outcome": attempt.outcome.value,
-        "latency_ms": attempt.latency_ms,
-        "error_code": attempt.error_code,
-    }
-    log.info(
-        "otp %s via %s: %s %s in %.0f ms",
-        otp_id,
-        attempt.vendor,
-        attempt.outcome,
-        attempt.error_code or "",
-        attempt.latency_ms,
-        extra=fields,
-    )
-
-
-def _outcome(exc: ProviderError) -> AttemptOutcome:
-    if isinstance(exc, Rejected):
-        return AttemptOutcome.REJECTED
-    if isinstance(exc, VendorUnavailable):
-        return AttemptOutcome.VENDOR_UNAVAILABLE
-    if isinstance(exc, OutcomeUnknown):
-        return AttemptOutcome.OUTCOME_UNKNOWN
-    return AttemptOutcome.TEMPORARY_ERROR
+        say(state.otp_id, attempt)

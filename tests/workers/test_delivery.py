@@ -33,8 +33,9 @@ from tests.support import own_database, wait_for
 from tests.vendors.canned import Answer, Canned
 from tests.vendors.specs import SPEC
 from vendors import build_providers
+from workers.attempts import failure_reason
 from workers.breaker import CallResult, CircuitBreakers
-from workers.delivery import Deliverer, Finished, RetryLater, backoff, failure_reason
+from workers.delivery import Deliverer, Finished, RetryLater, backoff
 from workers.metrics import REGISTRY
 
 SECRET = "delivery-test-secret"
