@@ -2,7 +2,6 @@
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from devtools.processes import free_port
+from tests.support import random_number
 
 STOP_WITHIN = 10.0
 
@@ -99,6 +99,11 @@ def test_the_dev_stack_serves_the_walkthrough_and_stops_cleanly_on_sigterm(
         urls["api"] + "/verify/v1/otp/verify-otp", {"otp_id": sent["otp_id"], "otp_code": code}, urls["token"]
     )
     assert verified == {"status": "APPROVED"}
+    deadline = time.monotonic() + 15
+    while report["attempts"][-1]["receipt"] == "NONE" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        report = call(f"{urls['api']}/verify/v1/report/{sent['otp_id']}", token=urls["token"])
+    assert report["attempts"][-1]["receipt"] == "DELIVERED"  # D7's receipt reached the dev API
     children = children_of(process.pid)
     assert len(children) >= 5  # redis, sandbox, api, worker, flower
 
@@ -183,7 +188,7 @@ def wait_until(condition: Callable[[], bool], failure: str, within: float = 60.0
 @pytest.mark.slow
 def test_a_config_file_of_overrides_and_routes_amends_the_dev_chain(amended_dev_stack: DevRun) -> None:
     urls = amended_dev_stack.urls
-    recipient = "+336" + "".join(secrets.choice("0123456789") for _ in range(8))
+    recipient = random_number()
 
     sent = call(urls["api"] + "/verify/v1/otp/send-otp", {"recipient": recipient, "content": "Code {}"}, urls["token"])
 
@@ -194,8 +199,10 @@ def test_a_config_file_of_overrides_and_routes_amends_the_dev_chain(amended_dev_
         return bool(report["delivered_by"])
 
     wait_until(delivered, "the OTP was not delivered", within=15)
+    wait_until(lambda: delivered() and report["attempts"][-1]["receipt"] != "NONE", "no receipt came", within=15)
     assert report["delivered_by"] == "octopush"
     assert [attempt["vendor"] for attempt in report["attempts"]] == ["octopush"]
+    assert report["attempts"][-1]["receipt"] == "DELIVERED"  # dev points Octopush's account callback at the API
     assert "Chain     octopush, messagecentral, console" in amended_dev_stack.printed()
 
 
