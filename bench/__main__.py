@@ -157,6 +157,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     results["machine"]["load_average_at_end"] = procs.machine_facts()["load_average"]
     results["duration_seconds"] = round(time.time() - started, 1)
     results["targets"] = report.check_targets(results)
+    results["yardstick_ratios"] = report.yardstick_ratios(results)
+    results["cost_per_otp"] = report.cost_per_otp(results)
     return results
 
 

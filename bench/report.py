@@ -1,4 +1,5 @@
-"""What a run produced: percentiles, the targets of issue #7 checked, the JSON file, the plot, the table."""
+"""What a run produced: percentiles, the targets of issue #7 checked, each throughput against the plain-Celery
+yardsticks of the same run, what each process costs per OTP, the JSON file, the plot, the tables."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from typing import Any
 Percentiles = dict[str, float | int | None]
 SUSTAINED_SECONDS = 60.0
 """The issue's throughput target holds for this long."""
+YARDSTICKS = ("noop_drain", "plain_celery_per_otp")
+"""The baselines every throughput is also given as a ratio to: the same machine, the same run."""
+COST_RUN = "peak_0ms"
+"""The run each process's cost per OTP is measured on."""
+VERIFY_RUN = "latency_half_peak"
+"""The run with one verify per send, for the API's cost of a verify."""
 
 
 def percentiles(values: list[float]) -> Percentiles:
@@ -69,16 +76,67 @@ def _largest(*values: float | None) -> float | None:
     return max(present) if present else None
 
 
+def yardstick_ratios(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Each run's throughput as a ratio to each yardstick's, measured in the same run."""
+    runs = {**results["baselines"], **results["scenarios"]}
+    yardsticks = {name: results["baselines"].get(name, {}).get("throughput") for name in YARDSTICKS}
+    return {
+        name: {yardstick: _ratio(run["throughput"], value or 0.0) for yardstick, value in yardsticks.items()}
+        for name, run in runs.items()
+        if run.get("throughput")
+    }
+
+
+def cost_per_otp(results: dict[str, Any]) -> dict[str, Any]:
+    """What each part of the stack costs per OTP at the peak (``COST_RUN``): CPU ms per accepted send (the API,
+    Redis, the sandbox) and per delivery (the workers, per vendor call), Redis commands and bytes per send; and
+    the API's CPU per send with one verify each (``VERIFY_RUN``), from which a verify's share is bounded."""
+    peak = results["scenarios"][COST_RUN]
+    seconds, sends, deliveries = peak["cpu"]["seconds"], peak["accepted"], peak["vendor_calls"]
+    workers = sum(value for name, value in seconds.items() if name.startswith("worker"))
+    cost: dict[str, Any] = {
+        "run": COST_RUN,
+        "sends": sends,
+        "deliveries": deliveries,
+        "cpu_ms": {
+            "api_per_send": _per(seconds.get("api", 0.0) * 1000, sends, 3),
+            "workers_per_delivery": _per(workers * 1000, deliveries, 3),
+            "redis_per_send": _per(seconds.get("redis", 0.0) * 1000, sends, 3),
+            "sandbox_per_send": _per(seconds.get("sandbox", 0.0) * 1000, sends, 3),
+        },
+    }
+    traffic = peak.get("redis_traffic")
+    if traffic:
+        cost["redis_per_send"] = {name: _per(value, sends, 1) for name, value in traffic.items()}
+    latency = results["scenarios"].get(VERIFY_RUN)
+    if latency and latency["accepted"]:
+        with_verify = _per(latency["cpu"]["seconds"].get("api", 0.0) * 1000, latency["accepted"], 3)
+        send = cost["cpu_ms"]["api_per_send"]
+        cost["cpu_ms"]["api_per_send_and_verify"] = with_verify
+        # At this lower rate a send costs the API more than at the peak (README, "Latency"): an upper bound.
+        cost["cpu_ms"]["api_per_verify_at_most"] = (
+            round(with_verify - send, 3) if with_verify is not None and send is not None else None
+        )
+    return cost
+
+
+def _per(total: float, count: int, digits: int) -> float | None:
+    return round(total / count, digits) if count else None
+
+
 def write_json(results: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The tables for the README: every scenario and baseline, then every target."""
+    """The tables for the README: every scenario and baseline (throughput also as ratios to the yardsticks),
+    every target, then what each process costs per OTP."""
+    ratios = yardstick_ratios(results)
     lines = [
-        "| run | throughput (/s) | send-otp p50 / p95 / p99 (ms) | CPU: stack / load / other work (cores) | notes |",
-        "|---|---:|---|---|---|",
+        "| run | throughput (/s) | x noop_drain | x plain_celery_per_otp | send-otp p50 / p95 / p99 (ms) "
+        "| CPU: stack / load / other work (cores) | notes |",
+        "|---|---:|---:|---:|---|---|---|",
     ]
     for name, scenario in {**results["baselines"], **results["scenarios"]}.items():
         send = scenario.get("send_ms")
@@ -86,10 +144,36 @@ def markdown(results: dict[str, Any]) -> str:
         used = scenario.get("cpu")
         cpu = f"{used['stack_cores']} / {used['load_cores']} / {used['others_cores']}" if used else ""
         throughput = scenario.get("throughput", "")
-        lines.append(f"| {name} | {throughput} | {latencies} | {cpu} | {_note(name, scenario)} |")
+        against = " | ".join(_blank(ratios.get(name, {}).get(yardstick)) for yardstick in YARDSTICKS)
+        lines.append(f"| {name} | {throughput} | {against} | {latencies} | {cpu} | {_note(name, scenario)} |")
     lines += ["", "| target | measured | met |", "|---|---:|---|"]
     lines += [f"| {row['target']} | {row['value']} | {'yes' if row['met'] else 'no'} |" for row in results["targets"]]
+    lines += ["", *_cost_table(cost_per_otp(results))]
     return "\n".join(lines)
+
+
+def _blank(value: float | None) -> str:
+    return "" if value is None else str(value)
+
+
+COST_ROWS = {
+    "api_per_send": "API, CPU ms per send",
+    "api_per_send_and_verify": f"API, CPU ms per send and its verify ({VERIFY_RUN})",
+    "api_per_verify_at_most": "API, CPU ms per verify (at most: the two rows above subtracted)",
+    "workers_per_delivery": "workers, CPU ms per delivery (vendor call)",
+    "redis_per_send": "Redis, CPU ms per send",
+    "sandbox_per_send": "sandbox vendor, CPU ms per send",
+}
+
+
+def _cost_table(cost: dict[str, Any]) -> list[str]:
+    lines = [f"| cost per OTP ({cost['run']}, {cost['sends']} sends) | measured |", "|---|---:|"]
+    lines += [
+        f"| {label} | {_blank(cost['cpu_ms'][key])} |" for key, label in COST_ROWS.items() if key in cost["cpu_ms"]
+    ]
+    traffic = cost.get("redis_per_send", {})
+    lines += [f"| Redis, {name.replace('_', ' ')} per send | {_blank(value)} |" for name, value in traffic.items()]
+    return lines
 
 
 def _note(name: str, scenario: dict[str, Any]) -> str:

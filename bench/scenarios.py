@@ -23,7 +23,7 @@ from bench import procs
 from bench.load import LoadPlan, run_load
 from bench.progress import Progress
 from bench.report import percentiles
-from bench.stack import BenchStack, Cpu, Sandbox
+from bench.stack import BenchStack, Cpu, RedisTraffic, Sandbox
 
 SAMPLE_INTERVAL = 0.2
 WARM_UP_SHARE = 0.1
@@ -65,7 +65,7 @@ async def peak(
         concurrency=shape.concurrency,
         max_backlog=shape.max_backlog,
     )
-    cpu = Cpu(stack.pids())
+    cpu, traffic = Cpu(stack.pids()), RedisTraffic(stack.redis_url)
     load = asyncio.create_task(run_load(plan, shape.processes))
     timeline: list[tuple[float, int]] = []
     started = time.monotonic()
@@ -76,7 +76,7 @@ async def peak(
         await asyncio.sleep(SAMPLE_INTERVAL)
     result = await load
     timeline.append((time.monotonic() - started, await sandbox.vendor_calls()))
-    used = cpu.used(result.cpu_seconds)
+    used, redis_used = cpu.used(result.cpu_seconds), traffic.used()
     throughput, window = _steady_rate(timeline)
     reports = await _reports(stack, _spread(result.otp_ids, PEAK_REPORTS))
     delivered = sum(1 for report in reports if report.get("delivered_by"))
@@ -102,6 +102,7 @@ async def peak(
         "reports_checked": len(reports),
         "reports_delivered": delivered,
         "cpu": used,
+        "redis_traffic": redis_used,
         "load_generator_cpu_cores": round(result.cpu_seconds / max(result.wall_seconds, 1e-9), 2),
         "timeline": [(round(t, 2), count) for t, count in timeline],
     }

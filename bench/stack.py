@@ -221,3 +221,29 @@ class Cpu:
             "load_cores": round(load_cpu_seconds / wall, 2),
             "others_cores": round(max(0.0, seconds["machine"] - ours - load_cpu_seconds) / wall, 2),
         }
+
+
+class RedisTraffic:
+    """Commands Redis executed (``INFO commandstats``: those inside scripts too) and bytes it read and wrote
+    (``INFO stats``) between two readings."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.start = self._read()
+
+    def _read(self) -> dict[str, int]:
+        client = redis.Redis.from_url(self.url)
+        try:
+            commands = client.info("commandstats")
+            stats = client.info("stats")
+        finally:
+            client.close()
+        return {
+            "commands": sum(int(entry["calls"]) for entry in commands.values()),
+            "bytes_in": int(stats["total_net_input_bytes"]),
+            "bytes_out": int(stats["total_net_output_bytes"]),
+        }
+
+    def used(self) -> dict[str, int]:
+        end = self._read()
+        return {name: end[name] - self.start[name] for name in end}

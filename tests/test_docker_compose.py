@@ -9,15 +9,17 @@ import pytest
 
 from cli.main import build_parser
 from config import Settings
-from tests.compose import ROOT, interpolate, load_compose, mounts, required_variables
+from tests.compose import ROOT, interpolate, load_compose, mounts, required_variables, service_environment
 
 COMPOSE: dict[str, Any] = load_compose()
 PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
 OURS = {name: service for name, service in COMPOSE["services"].items() if service.get("image", "").startswith("otp-")}
+HA = {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+SENTINELS = sorted(name for name in HA if name.startswith("sentinel-"))
 
 
 def test_every_process_of_the_stack_is_a_service() -> None:
-    assert set(COMPOSE["services"]) == {"redis", "api", "worker", "flower", "sandbox"}
+    assert set(COMPOSE["services"]) == {"redis", "api", "worker", "flower", "sandbox"} | HA
     assert set(OURS) == {"api", "worker", "flower", "sandbox"}
 
 
@@ -30,10 +32,13 @@ def test_each_command_is_a_valid_otp_dispatcher_command(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(OURS))
 def test_each_variable_names_a_setting(name: str) -> None:
-    fields = set(Settings.model_fields)
     variables = {key for key in OURS[name]["environment"] if key.startswith("OTP_")} - {"OTP_CONFIG_FILE"}
 
-    assert {key.removeprefix("OTP_").lower() for key in variables} <= fields
+    for variable in variables:
+        model: Any = Settings
+        for part in variable.removeprefix("OTP_").lower().split("__"):  # OTP_REDIS__MASTER_NAME: redis.master_name
+            assert part in model.model_fields, variable
+            model = model.model_fields[part].annotation
 
 
 def test_the_image_runs_our_console_script() -> None:
@@ -81,6 +86,73 @@ def test_redis_keeps_an_append_only_file_and_never_evicts() -> None:
 def test_the_sandbox_vendors_only_run_under_their_profile() -> None:
     assert OURS["sandbox"]["profiles"] == ["sandbox"]
     assert all("profiles" not in service for name, service in OURS.items() if name != "sandbox")
+
+
+def test_the_replica_and_three_sentinels_only_run_under_the_ha_profile() -> None:
+    services = COMPOSE["services"]
+
+    assert {name for name, service in services.items() if service.get("profiles") == ["ha"]} == HA
+    assert all(services[name]["image"] == services["redis"]["image"] for name in HA)
+    assert "profiles" not in services["redis"]
+
+
+def test_the_replica_follows_redis_and_keeps_its_settings_to_take_over() -> None:
+    redis = " ".join(COMPOSE["services"]["redis"]["command"])
+    replica = " ".join(COMPOSE["services"]["redis-replica"]["command"])
+
+    assert "--replicaof redis 6379" in replica
+    assert replica.replace("--replicaof redis 6379 --replica-announce-ip redis-replica ", "") == redis
+    assert any(volume.endswith(":/data") for volume in COMPOSE["services"]["redis-replica"]["volumes"])
+
+
+def sentinel_config() -> dict[str, list[str]]:
+    """deploy/sentinel.conf's directives: ``sentinel monitor ...`` under ``monitor``, others under their name."""
+    directives: dict[str, list[str]] = {}
+    for line in (ROOT / "deploy/sentinel.conf").read_text().splitlines():
+        words = line.split()
+        if words and not words[0].startswith("#"):
+            key = words[1] if words[0] == "sentinel" else words[0]
+            directives[key] = words[2:] if words[0] == "sentinel" else words[1:]
+    return directives
+
+
+def test_the_sentinels_watch_redis_under_the_master_name_with_a_quorum_of_two() -> None:
+    config = sentinel_config()
+    master_name = "otp"
+
+    assert config["monitor"] == [master_name, "redis", "6379", "2"]
+    assert config["resolve-hostnames"] == ["yes"]
+    assert config["port"] == ["26379"]
+    assert all(config[name][0] == master_name for name in ("down-after-milliseconds", "failover-timeout"))
+
+
+@pytest.mark.parametrize("name", SENTINELS)
+def test_each_sentinel_starts_from_a_writable_copy_of_the_shipped_config(name: str) -> None:
+    sentinel = COMPOSE["services"][name]
+    files = mounts(sentinel, dotenv={})
+
+    assert files == {"/etc/redis/sentinel.conf": (ROOT / "deploy/sentinel.conf").resolve()}
+    assert any(volume == f"{name}-data:/data" for volume in sentinel["volumes"])
+    assert "exec redis-sentinel /data/sentinel.conf" in sentinel["command"][-1]
+    assert "cp -n /etc/redis/sentinel.conf /data/sentinel.conf" in sentinel["command"][-1]
+
+
+def ha_env() -> dict[str, str]:
+    lines = (ROOT / "deploy/ha.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_by_default_the_app_uses_redis_and_with_ha_env_the_sentinels() -> None:
+    given = {"OTP_SECRET_KEY": "s", "OTP_API_TOKENS": "t"}
+
+    default = service_environment(OURS["api"], given)
+    ha = service_environment(OURS["api"], given | ha_env())
+
+    assert default["OTP_REDIS_URL"] == "redis://redis:6379/0"
+    assert (default["OTP_REDIS__MASTER_NAME"], default["OTP_REDIS__WAIT_REPLICAS"]) == ("", "0")
+    assert ha["OTP_REDIS_URL"] == "sentinel://" + ",".join(f"{name}:26379" for name in SENTINELS) + "/0"
+    assert ha["OTP_REDIS__MASTER_NAME"] == sentinel_config()["monitor"][0]
+    assert ha["OTP_REDIS__WAIT_REPLICAS"] == "1"
 
 
 def test_secrets_must_be_given_not_defaulted() -> None:

@@ -93,3 +93,38 @@ def test_the_plot_is_written_as_a_png(run: tuple[subprocess.CompletedProcess[str
     [plot] = out.glob("*.png")
 
     assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_each_throughput_is_printed_and_kept_as_ratios_to_the_yardsticks_of_the_same_run(
+    run: tuple[subprocess.CompletedProcess[str], Path], results: dict[str, Any]
+) -> None:
+    printed, _ = run
+    ratios = results["yardstick_ratios"]
+    noop, plain = (results["baselines"][name]["throughput"] for name in ("noop_drain", "plain_celery_per_otp"))
+
+    assert set(ratios) == BASELINES | RATED_SCENARIOS
+    assert ratios["noop_drain"]["noop_drain"] == 1.0
+    peak = results["scenarios"]["peak_0ms"]["throughput"]
+    assert ratios["peak_0ms"] == {"noop_drain": round(peak / noop, 2), "plain_celery_per_otp": round(peak / plain, 2)}
+    assert "| x noop_drain | x plain_celery_per_otp |" in printed.stdout
+    assert (
+        f"| peak_0ms | {peak} | {ratios['peak_0ms']['noop_drain']} | {ratios['peak_0ms']['plain_celery_per_otp']} |"
+        in (printed.stdout)
+    )
+
+
+def test_what_each_process_costs_per_otp_at_the_peak_is_kept_and_printed(
+    run: tuple[subprocess.CompletedProcess[str], Path], results: dict[str, Any]
+) -> None:
+    printed, _ = run
+    cost = results["cost_per_otp"]
+
+    assert cost["run"] == "peak_0ms"
+    assert cost["sends"] == results["scenarios"]["peak_0ms"]["accepted"] > 0
+    assert all(cost["cpu_ms"][part] > 0 for part in ("api_per_send", "workers_per_delivery", "redis_per_send"))
+    assert cost["cpu_ms"]["api_per_send_and_verify"] > 0
+    assert cost["redis_per_send"]["commands"] > 1
+    assert cost["redis_per_send"]["bytes_in"] > 0
+    assert cost["redis_per_send"]["bytes_out"] > 0
+    assert f"| API, CPU ms per send | {cost['cpu_ms']['api_per_send']} |" in printed.stdout
+    assert f"| Redis, commands per send | {cost['redis_per_send']['commands']} |" in printed.stdout

@@ -32,8 +32,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from devtools.embedded_redis import EmbeddedRedis
 from devtools.processes import free_port, listening, start_process, stop_processes
-from tests.compose import interpolate, load_compose, mounts, required_variables, service_environment
+from devtools.redis_ha import MASTER_NAME, Sentinel, redis_7
+from tests.compose import ROOT, interpolate, load_compose, mounts, required_variables, service_environment
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +160,25 @@ def on_local_ports(part: str, run: ComposeRun) -> str:
     for service, port in COMPOSE_PORTS.items():
         part = part.replace(f"127.0.0.1:{port}", f"127.0.0.1:{run.ports[service]}")
     return part
+
+
+def test_the_shipped_sentinel_config_starts_a_sentinel_that_watches_the_primary(tmp_path: Path) -> None:
+    # Given the compose sentinels' configuration, with redis:6379 as a local primary (and the port a free one)
+    with EmbeddedRedis(tmp_path / "primary", redis_7()) as primary:
+        shipped = (ROOT / "deploy/sentinel.conf").read_text().splitlines()
+        config = [line.replace(" redis 6379 ", f" 127.0.0.1 {primary.port} ") for line in shipped]
+        sentinel = Sentinel(tmp_path / "sentinel", primary.port)
+        sentinel.config = [line for line in config if not line.startswith("port ")]
+
+        # When a Redis 7 sentinel starts from it
+        sentinel.start()
+        try:
+            with sentinel.client() as client:
+                watched = client.sentinel_master(MASTER_NAME)
+                address = client.sentinel_get_master_addr_by_name(MASTER_NAME)
+        finally:
+            sentinel.stop()
+
+    # Then it watches that primary under the name the dispatcher is given, with a quorum of two
+    assert (watched["ip"], watched["port"], watched["quorum"]) == ("127.0.0.1", primary.port, 2)
+    assert tuple(address) == (b"127.0.0.1", primary.port)
