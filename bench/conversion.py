@@ -113,9 +113,13 @@ class Phone:
             return web.json_response({"error": "unauthorized"}, status=401)
         typed = await request.json()
         recipient, code = str(typed["recipient"]), str(typed["code"])
-        if recipient not in self.otp_ids:
+        expected = self.otp_ids.get(recipient)
+        if expected is None:
             return web.json_response({"error": "not a number of this run"}, status=404)
-        otp_id = await asyncio.wait_for(asyncio.shield(self.otp_ids[recipient]), PHONE_WAITS_FOR_SEND)
+        await asyncio.wait([expected], timeout=PHONE_WAITS_FOR_SEND)
+        if not _resolved(expected):
+            return web.json_response({"error": "send-otp gave this number no otp_id"}, status=404)
+        otp_id = expected.result()
         body = {"otp_id": otp_id, "otp_code": code}
         async with self.session.post(self.api_url + VERIFY_PATH, json=body, headers=self.headers) as response:
             answer = await response.json()
