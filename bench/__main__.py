@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import procs, profile, report, scenarios
+from bench import conversion, procs, profile, report, scenarios
 from bench.baselines import NAIVE_PREFORK, NOOP_DRAIN, PLAIN_CELERY_PER_OTP, run_baseline
 from bench.progress import Progress
 from bench.scenarios import LoadShape
@@ -26,7 +26,9 @@ from bench.stack import BenchStack, Sandbox, Topology
 ROOT = Path(__file__).resolve().parent.parent
 ONE_MESSAGE_PER_OTP = {"OTP_JOB_BATCH": "1", "OTP_JOB_LINGER": "0"}
 """The API's settings for the same pipeline without batching: each send published at once, alone."""
-STEPS = 9
+STEPS = 11
+ONLY = ("conversion",)
+"""What ``--only`` can run alone (the rest of the bench skipped, no targets checked, no plot)."""
 QUICK = {
     "peak_seconds": 2.0,
     "peak_requests": 400,
@@ -43,6 +45,10 @@ QUICK = {
     "concurrency": 16,
     "load_concurrency": 16,
     "profile_seconds": 0.0,
+    "conversion_otps": 20,
+    "conversion_rate": 10.0,
+    "phone_delay_ms": [200.0, 500.0],
+    "deadline": 3.0,
 }
 
 
@@ -68,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--load-concurrency", type=int, default=128, help="closed-loop requests in flight")
     add("--max-backlog", type=int, default=1000, help="closed loop: most accepted sends awaiting delivery")
     add("--profile-seconds", type=float, default=10.0, help="py-spy the API and a worker this long at peak (0: off)")
+    add("--only", choices=ONLY, help="run this scenario alone")
+    add("--conversion-otps", type=int, default=150, help="conversion: OTPs sent in each of its two runs")
+    add("--conversion-rate", type=float, default=5.0, help="conversion: sends per second")
+    add("--phone-delay-ms", type=float, nargs=2, default=[5000.0, 15000.0], help="conversion: the phone's typing delay")
+    add("--deadline", type=float, default=10.0, help="conversion: the workflow's first step's deadline (seconds)")
     return parser
 
 
@@ -80,18 +91,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 setattr(args, name, value)
     with tempfile.TemporaryDirectory(prefix="otp-bench-") as workdir:
         results = asyncio.run(run(args, Path(workdir)))
-    stem = results["date"]
+    stem = results["date"] + (f"-{args.only}" if args.only else "")
     report.write_json(results, args.out / f"{stem}.json")
-    report.plot(results, args.out / f"{stem}.png")
-    print(report.markdown(results))
-    print(f"\nwrote {args.out / stem}.json and .png", file=sys.stderr)
+    if not args.only:
+        report.plot(results, args.out / f"{stem}.png")
+        print(report.markdown(results) + "\n")
+    print(conversion.markdown(results["conversion"]))
+    print(f"\nwrote {args.out / stem}.json" + ("" if args.only else " and .png"), file=sys.stderr)
     return 0
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     topology = Topology(worker_processes=args.workers, worker_concurrency=args.concurrency)
     shape = LoadShape(args.load_processes, args.load_concurrency, args.max_backlog)
-    progress = Progress(STEPS)
+    progress = Progress(len(conversion.RUNS) if args.only else STEPS)
     started = time.time()
     results: dict[str, Any] = {
         "date": datetime.now(tz=UTC).strftime("%Y-%m-%d"),
@@ -111,6 +124,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         }
         async with aiohttp.ClientSession() as session:
             sandbox = Sandbox(stack.sandbox_url, session)
+            plan = conversion.ConversionPlan(
+                args.conversion_otps, args.conversion_rate, tuple(args.phone_delay_ms), args.deadline
+            )
+            if args.only:
+                results["conversion"] = await conversion.run(stack, sandbox, plan, progress)
+                results["duration_seconds"] = round(time.time() - started, 1)
+                return results
             baselines = results["baselines"]
             baselines["noop_drain"] = await run_baseline(
                 NOOP_DRAIN, stack, sandbox, args.baseline_messages, args.baseline_seconds, progress
@@ -154,6 +174,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             found["worker_rss"] = await scenarios.memory(
                 stack, sandbox, args.rss_sends, args.rss_latency_ms, args.rss_seconds, progress
             )
+            results["conversion"] = await conversion.run(stack, sandbox, plan, progress)
     results["machine"]["load_average_at_end"] = procs.machine_facts()["load_average"]
     results["duration_seconds"] = round(time.time() - started, 1)
     results["targets"] = report.check_targets(results)

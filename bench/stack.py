@@ -94,17 +94,28 @@ class BenchStack:
             ["-m", "cli", "sandbox"], self.env, logs / "sandbox.log", lambda _: listening(sandbox_port)
         )
         self._start_api({})
-        for index in range(self.topology.worker_processes):
-            celery = [f"--concurrency={self.topology.worker_concurrency}", "-n", f"bench{index}@%h"]
-            worker = ["-m", "cli", "worker", "--", *celery]
-            self.children[f"worker{index}"] = spawn(worker, self.env, logs / f"worker{index}.log")
-        for index in range(self.topology.worker_processes):
-            wait_ready(self.children[f"worker{index}"], logs / f"worker{index}.log", lambda log: "ready." in log)
+        self._start_workers({})
 
     def restart_api(self, changes: dict[str, str]) -> None:
         """Start the API again with ``changes`` to its environment (the stack's own when empty)."""
         stop_processes([self.children.pop("api")])
         self._start_api(changes)
+
+    def restart(self, changes: dict[str, str]) -> None:
+        """Start the API and the workers again with ``changes`` to their environment (the stack's own when empty)."""
+        workers = [name for name in self.children if name.startswith("worker")]
+        stop_processes([self.children.pop(name) for name in ["api", *workers]])
+        self._start_api(changes)
+        self._start_workers(changes)
+
+    def _start_workers(self, changes: dict[str, str]) -> None:
+        logs = self.workdir / "logs"
+        for index in range(self.topology.worker_processes):
+            celery = [f"--concurrency={self.topology.worker_concurrency}", "-n", f"bench{index}@%h"]
+            worker = ["-m", "cli", "worker", "--", *celery]
+            self.children[f"worker{index}"] = spawn(worker, self.env | changes, logs / f"worker{index}.log")
+        for index in range(self.topology.worker_processes):
+            wait_ready(self.children[f"worker{index}"], logs / f"worker{index}.log", lambda log: "ready." in log)
 
     def _start_api(self, changes: dict[str, str]) -> None:
         port = int(self.env["OTP_API_PORT"])

@@ -88,6 +88,21 @@ def test_every_target_of_the_issue_is_checked_in_the_printed_table(
         assert f"| {target['target']} |" in printed.stdout
 
 
+def test_the_conversion_runs_with_and_without_the_workflow_are_printed_side_by_side(
+    run: tuple[subprocess.CompletedProcess[str], Path], results: dict[str, Any]
+) -> None:
+    printed, _ = run
+    conversion = results["conversion"]
+
+    for name in ("plain_chain", "workflow"):
+        assert conversion[name]["sent"] == conversion["parameters"]["otps"], name
+        assert conversion[name]["converted"] > 0, name
+        assert f"| {name} | {conversion[name]['converted']}/{conversion[name]['sent']} " in printed.stdout
+    assert conversion["workflow"]["converted"] >= conversion["plain_chain"]["converted"]
+    assert conversion["workflow"]["second_steps"] >= 0  # none when the drop fault spared all of the quick run's OTPs
+    assert conversion["workflow"]["send_to_receipt_ms"]["p95"] is not None
+
+
 def test_the_plot_is_written_as_a_png(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, out = run
     [plot] = out.glob("*.png")
