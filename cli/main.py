@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,6 +31,8 @@ LISTEN_BACKLOG = 1024
 """Connections the kernel holds for the API (and sandbox) before they are accepted. aiohttp's default of
 128 overflowed under bursts of new connections (a GC pause under load is enough): the client then sees
 its connection reset."""
+PING_TIMEOUT = 5.0
+"""Seconds ``otp-dispatcher ping`` waits for the worker's answer."""
 SANDBOX_SHUTDOWN_TIMEOUT = 1.0
 """Seconds the sandbox waits for requests it is holding (a ``hang`` fault) before it exits."""
 
@@ -39,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runners: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
         "api": _api,
         "worker": _worker,
+        "ping": _ping,
         "flower": _flower,
         "sandbox": _sandbox,
         "dev": _dev,
@@ -66,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     flower.add_argument(
         "--local-only", action="store_true", help="serve without a password, reachable from 127.0.0.1 only"
     )
+    ping = commands.add_parser("ping", help="exit 0 if the worker answers through the broker (a healthcheck)")
+    ping.add_argument("--node", help="the worker's node name (default: otp@<this host's name>)")
     commands.add_parser("sandbox", help="serve the sandbox vendors (D7, Octopush, Message Central)")
     commands.add_parser("dev", help="run the whole stack locally: Redis, sandbox, API, worker, Flower")
     bench = commands.add_parser("bench", help="benchmark a stack of its own (options: otp-dispatcher bench -- --help)")
@@ -88,6 +94,22 @@ def _serve(app: web.Application, host: str, port: int, **options: Any) -> None:
 
 async def _started(_: web.Application) -> None:
     freeze_startup_objects()
+
+
+def _ping(settings: Settings, args: argparse.Namespace) -> int:
+    """Ask a worker for a pong through the broker as every process reaches it (Sentinel, TLS, ACL included,
+    which ``celery inspect ping`` on the command line cannot); exit status 1 if none comes within 5 s."""
+    settings.require("redis_url", "secret_key")
+    node = args.node or f"otp@{socket.gethostname()}"
+    app = make_celery(settings)
+    try:
+        replies = app.control.ping(destination=[node], timeout=PING_TIMEOUT)
+    finally:
+        app.close()
+    if not any(node in reply for reply in replies):
+        print(f"otp-dispatcher: no answer from {node} within {PING_TIMEOUT:g} s", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:

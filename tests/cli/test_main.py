@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from devtools.processes import free_port, listening, start_process, stop_processes
+from tests.support import Stack
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -100,3 +101,15 @@ def test_the_api_runs_without_a_provider_chain(redis_url: str, tmp_path: Path) -
             assert response.status == 200
     finally:
         stop_processes([api])
+
+
+def test_ping_exits_0_when_the_worker_answers_and_1_naming_a_node_that_does_not(stack: Stack) -> None:
+    ping = [sys.executable, "-m", "cli", "ping"]
+
+    answered = subprocess.run(ping, env=stack.env, capture_output=True, text=True, timeout=30, check=False)
+    silent = subprocess.run(
+        [*ping, "--node", "nobody@nowhere"], env=stack.env, capture_output=True, text=True, timeout=30, check=False
+    )
+
+    assert answered.returncode == 0, answered.stderr
+    assert (silent.returncode, silent.stderr.strip()) == (1, "otp-dispatcher: no answer from nobody@nowhere within 5 s")
