@@ -21,7 +21,7 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from config import RedisEndpoint, RedisOptions, Settings
-from dispatcher.constants import SEND_QUEUE, SEND_TASK
+from dispatcher.constants import QUEUES, SEND_QUEUE, SEND_TASK
 from dispatcher.errors import ServiceUnavailable
 from dispatcher.schemas import SendJob
 from dispatcher.store.connection import tls_files
@@ -127,6 +127,20 @@ class JobQueue:
         self._last_publish = float("-inf")
         self._waiting: list[_Waiting] = []
         self._publisher: asyncio.Task[None] | None = None
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Jobs waiting in each queue, read from the broker (kombu's Redis transport keeps a queue as one list),
+        which need not be the store's Redis (``OTP_BROKER_URL``); ``ServiceUnavailable`` if it does not answer."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._pool, self._depths), self._deadline)
+        except (TimeoutError, KombuError, RedisError, OSError) as exc:
+            raise ServiceUnavailable("The job queue (broker) is not answering; try again shortly.") from exc
+
+    def _depths(self) -> dict[str, int]:
+        with self._celery.connection_for_read() as connection:
+            client = connection.default_channel.client
+            return {queue: int(client.llen(queue)) for queue in QUEUES}
 
     async def enqueue_send(self, job: SendJob, expires_at: float) -> None:
         """Queue one delivery of ``job.otp_id``; the job is dropped unstarted once the OTP has expired."""

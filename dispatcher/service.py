@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from config import Settings
 from dispatcher import codes
-from dispatcher.constants import QUEUES
 from dispatcher.errors import DispatcherError, InvalidRequest, ResendRefused, UnknownOtp, VendorCheckUnavailable
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
@@ -227,8 +226,8 @@ class OtpService:
         return status
 
     async def backlog(self) -> Backlog:
-        """Jobs waiting in each queue (the broker is this Redis), and the OTPs whose send is not final."""
-        depths = await self._store.queue_depths(QUEUES)
+        """Jobs waiting in each queue (read from the broker), and the OTPs whose send is not final (the store)."""
+        depths = await self._jobs.queue_depths()
         pending, overdue = await self._store.pending(time.time())
         return Backlog(depths, pending, overdue)
 

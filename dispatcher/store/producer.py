@@ -98,14 +98,6 @@ class ProducerOperations(Connected):
             raise UnknownOtp("No OTP exists with this otp_id.")
         return record.report(otp_id, cast("dict[str, str]", fields), attempts, now, receipts)
 
-    async def queue_depths(self, queues: tuple[str, ...]) -> dict[str, int]:
-        """Length of each Celery queue's list (kombu's Redis transport keeps a queue as one list)."""
-        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                pipe.llen(queue)
-            lengths = await pipe.execute()
-        return dict(zip(queues, (int(length) for length in lengths), strict=True))
-
     async def ping(self) -> None:
         async with redis_errors():
             await self._redis.ping()
