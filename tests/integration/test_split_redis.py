@@ -59,4 +59,3 @@ async def test_with_a_broker_of_its_own_an_otp_is_delivered_and_verifies(
     assert in_broker.keys("_kombu.binding.*")  # the queues' bindings: the broker's
     assert not in_store.keys("_kombu.binding.*")
     assert not in_broker.exists(DUE_KEY)  # the due index: the store's
-
