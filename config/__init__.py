@@ -6,8 +6,10 @@ from config.policy import Limits, OtpPolicy, OtpType, code_strength_problem
 from config.providers import ProviderKind, ProviderSettings
 from config.redis import RedisEndpoint, RedisOptions, StoreRedisOptions
 from config.settings import Settings
+from config.workflows import Channel
 
 __all__ = [
+    "Channel",
     "ConfigError",
     "Limits",
     "OtpPolicy",

@@ -4,7 +4,8 @@ deadline.
 A workflow is named in the TOML file (``[workflows.<name>]``); ``default`` is the one every number gets unless
 ``[workflow_routes]`` gives its country another. Without any, an OTP follows ``LEGACY``: one step, the country
 route, no deadline (the behaviour before workflows). Step 0 goes out on the channel send-otp asked for (D7's
-``channel``); each later step names its own. A step names a ``vendor``, a ``group`` (a named list of vendors,
+``channel``: SMS or WhatsApp); each later step names its own, and may also name ``voice`` (a call reading the code,
+which only Octopush's ``voice_sms`` honours). A step names a ``vendor``, a ``group`` (a named list of vendors,
 ``[route_groups]``) or neither (the country route). Every step but the last has a deadline, from the moment its
 vendor accepted the message: no delivered receipt by then, the next step goes out.
 """
@@ -15,16 +16,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-WorkflowChannel = Literal["SMS", "WhatsApp"]
-"""The channels a step may name (D7's; Octopush's voice_sms is not an adapter channel yet)."""
+Channel = Literal["SMS", "WhatsApp", "voice"]
+"""The channels an OTP's spec may go out on: send-otp's (D7's ``channel``: SMS or WhatsApp) and, for a later workflow
+step only, ``voice`` (a call that reads the code: Octopush's ``voice_sms``; D7's API has no voice)."""
+WorkflowChannel = Channel
+"""The channels a later step may name."""
 MIN_DEADLINE = 3.0
 """Seconds a step's deadline may be at least (the receipt round trip of a fast vendor)."""
 MAX_DEADLINE = 3600.0
 MAX_STEPS = 5
-DEFAULT_DEADLINES: dict[str, float] = {"SMS": 30.0, "WhatsApp": 15.0}
+DEFAULT_DEADLINES: dict[str, float] = {"SMS": 30.0, "WhatsApp": 15.0, "voice": 60.0}
 """A step's deadline when the configuration leaves it out, by channel, from the vendors' receipt latencies: SMS
 delivery reports mostly come within seconds but a long tail of operators takes 10-30 s; WhatsApp's read/delivered
-receipts come within a few seconds when the handset is online. A step with its own vendor may set a tighter one."""
+receipts come within a few seconds when the handset is online; a call rings, is answered and read out, and its
+acknowledgement comes after it ends (about a minute). A step with its own vendor may set a tighter one."""
 DEFAULT_WORKFLOW = "default"
 """The workflow every number follows unless ``workflow_routes`` names another for its country."""
 LEGACY_WORKFLOW = ""
@@ -73,17 +78,17 @@ class Workflow(BaseModel):
     def last_step(self) -> int:
         return len(self.steps) - 1
 
-    def channel(self, step: int, asked: str) -> str:
+    def channel(self, step: int, asked: Channel) -> Channel:
         """The channel step ``step`` goes out on (``asked``: send-otp's channel, the first step's)."""
         return asked if step == 0 else self.steps[step].channel or asked
 
-    def deadline(self, step: int, asked: str) -> float | None:
+    def deadline(self, step: int, asked: Channel) -> float | None:
         """Seconds step ``step`` waits for a delivered receipt before the next step; None for the last one."""
         if step >= self.last_step:
             return None
         return self.steps[step].deadline or DEFAULT_DEADLINES[self.channel(step, asked)]
 
-    def channels(self, asked: str) -> tuple[str, ...]:
+    def channels(self, asked: Channel) -> tuple[Channel, ...]:
         """The channels of the steps, in order."""
         return tuple(self.channel(step, asked) for step in range(len(self.steps)))
 

@@ -108,6 +108,7 @@ class SandboxOtp:
     originator: str
     success_url: str | None
     failure_url: str | None
+    channel: str = "SMS"
     resend_count: int = 0
     wrong: int = 0
     verified: bool = False
@@ -208,9 +209,10 @@ async def send_otp(request: web.Request) -> web.Response:
         originator=body.originator,
         success_url=body.success_url,
         failure_url=body.failure_url,
+        channel=body.channel,
     )
     request.app[OTPS][otp.otp_id] = otp
-    request.app[NETWORK].carry(Message("d7", otp.recipient, otp.text, code, otp.otp_id), _reporter(otp))
+    request.app[NETWORK].carry(Message("d7", otp.recipient, otp.text, code, otp.otp_id, otp.channel), _reporter(otp))
     return web.json_response({"otp_id": otp.otp_id, "status": "OPEN", "expiry": body.expiry})
 
 
@@ -231,7 +233,9 @@ async def resend_otp(request: web.Request) -> web.Response:
     if refusal:
         return web.json_response({"detail": {"code": refusal[0], "message": refusal[1]}}, status=400)
     otp.resend_count, otp.last_sent_at = otp.resend_count + 1, now
-    request.app[NETWORK].carry(Message("d7", otp.recipient, otp.text, otp.code, otp.otp_id), _reporter(otp))
+    request.app[NETWORK].carry(
+        Message("d7", otp.recipient, otp.text, otp.code, otp.otp_id, otp.channel), _reporter(otp)
+    )
     expiry = int(otp.expires_at - now)
     return web.json_response(
         {"otp_id": otp.otp_id, "status": "OPEN", "expiry": expiry, "resend_count": otp.resend_count}

@@ -4,7 +4,8 @@ Body codes used here: 0 success; 101 bad api-login / api-key (HTTP 401); 100 inv
 103 not enough credit (HTTP 402, the 'no credit' fault); 194 / 195 code or token missing;
 196 too many wrong codes; 197 expired; 198 unknown token; 199 wrong code (with
 ``remaining_number_of_attempts``). The text may carry ``{code}`` where the code goes; without it the
-code is appended after a space.
+code is appended after a space. ``channel`` is ``sms`` or ``voice_sms`` (a call reading the text out, with
+``voice_language`` and ``voice_gender``): the inbox's message carries it, so a call is told from an SMS.
 
 Delivery receipts (``sandbox/RECEIPTS.md``): Octopush documents its "acknowledgement of receipt" callback
 for its SMS API: a POST from its servers to the callback URL set once per account (in its interface's
@@ -60,6 +61,10 @@ class GenerateBody(BaseModel):
 
     phone_number: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
     channel: str = Field("sms", pattern=r"^(sms|voice_sms)$")
+    """``voice_sms``: a call that reads the text out; the inbox's message says so (its ``channel``)."""
+    voice_language: str | None = None
+    """Read but not checked: Octopush reads a value it does not know in its default voice."""
+    voice_gender: str | None = None
     text: str = Field("Your code is {code}", min_length=1, max_length=1224)
     sender: str | None = Field(None, pattern=r"^[a-zA-Z0-9]{3,11}$")
     code_length: int = Field(6, ge=3, le=32)
@@ -147,7 +152,8 @@ async def generate(request: web.Request) -> web.Response:
     request.app[OTPS][otp.token] = otp
     ticket = f"sms_{uuid.uuid4().hex[:13]}"  # shaped like the tickets in Octopush's examples
     reporter = _reporter(request.app[STATE], ticket, body.phone_number, body.channel)
-    request.app[NETWORK].carry(Message("octopush", body.phone_number, text, code, otp.token), reporter)
+    message = Message("octopush", body.phone_number, text, code, otp.token, body.channel)
+    request.app[NETWORK].carry(message, reporter)
     return web.json_response({"code": 0, "message": "success", "ticket_number": ticket, "otp_request_token": otp.token})
 
 

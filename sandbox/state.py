@@ -89,6 +89,9 @@ class Message:
     text: str
     code: str
     reference: str
+    channel: str = "sms"
+    """How it reached the phone, in the vendor's word: ``sms``, D7's ``WhatsApp``, Octopush's ``voice_sms`` (a call
+    that read the code out)."""
     sent_at: str = field(default_factory=lambda: datetime.now(tz=UTC).isoformat())
 
 

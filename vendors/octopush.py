@@ -14,6 +14,12 @@ answered, so a send keeps that as the reference receipts name, beside the ``otp_
 codes are checked with. The statuses: DELIVERED; NOT_DELIVERED, NOT_ALLOWED, BAD_DESTINATION and
 BLACKLISTED_NUMBER (not delivered, for that reason); ACK (taken by the first carrier), UNKNOWN_DELIVERY
 and UNDEFINED (no evidence about the handset). The ``number`` is never kept.
+
+Voice: a spec on the ``voice`` channel (a later workflow step's) goes out as ``channel: "voice_sms"``, a call that
+reads the text, in ``voice_language``: the language Octopush lists for the number's country (``VOICE_LANGUAGES``,
+by country calling code), else ``en-GB`` (``DEFAULT_VOICE_LANGUAGE``). Only a country whose one national language
+Octopush reads is mapped (Switzerland, Belgium or Canada get en-GB rather than a guess at the callee's language);
+``voice_gender`` is left to Octopush's default.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from urllib.parse import parse_qsl
 
 from vendors.base import ALL_TYPES, Capabilities, Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
+from vendors.phone import InvalidNumber, parse
 from vendors.receipts import MAX_REFERENCE, BadReceipt, Receipt, ReceiptOutcome, Sent, clip
 from vendors.spec import OtpSpec
 
@@ -36,6 +43,54 @@ NOT_APPROVED = frozenset({196, 197, 198, 199})
 CREDIT_CODES = frozenset({102, 103})
 """Octopush's 'not enough credit' family."""
 DELIVERED = frozenset({"DELIVERED"})
+CHANNELS = {"SMS": "sms", "voice": "voice_sms"}
+"""Octopush's ``channel`` for each channel it honours."""
+DEFAULT_VOICE_LANGUAGE = "en-GB"
+"""The voice of a call to a country Octopush lists no language for."""
+VOICE_LANGUAGES = {
+    "1": "en-US",  # the US and the NANP countries (Canada's French speakers get English too)
+    "44": "en-GB",
+    "61": "en-GB",  # Australia, New Zealand, Ireland, South Africa: English, British voice
+    "64": "en-GB",
+    "353": "en-GB",
+    "27": "en-GB",
+    "30": "el-GR",
+    "357": "el-GR",  # Cyprus
+    "48": "pl-PL",
+    "36": "hu-HU",
+    "46": "sv-SE",
+    "49": "de-DE",
+    "43": "de-DE",  # Austria
+    "34": "es-ES",
+    "52": "es-LA",  # Mexico, Central and South America's Spanish-speaking countries
+    "54": "es-LA",
+    "56": "es-LA",
+    "57": "es-LA",
+    "51": "es-LA",
+    "58": "es-LA",
+    "593": "es-LA",
+    "591": "es-LA",
+    "595": "es-LA",
+    "598": "es-LA",
+    "502": "es-LA",
+    "503": "es-LA",
+    "504": "es-LA",
+    "505": "es-LA",
+    "506": "es-LA",
+    "507": "es-LA",
+    "53": "es-LA",
+    "33": "fr-FR",
+    "262": "fr-FR",  # Réunion, Mayotte, Guadeloupe, Martinique, French Guiana: France's overseas departments
+    "590": "fr-FR",
+    "596": "fr-FR",
+    "594": "fr-FR",
+    "377": "fr-FR",  # Monaco
+    "39": "it-IT",
+    "55": "pt-BR",
+    "7": "ru-RU",  # Russia and Kazakhstan
+    "375": "ru-RU",  # Belarus
+}
+"""The voice Octopush reads a code in, by the number's country calling code (its ``voice_language`` list)."""
 UNDELIVERED = frozenset({"NOT_DELIVERED", "NOT_ALLOWED", "BAD_DESTINATION", "BLACKLISTED_NUMBER"})
 """Receipt statuses that say the handset was not reached (ACK, UNKNOWN_DELIVERY, UNDEFINED say nothing)."""
 
@@ -43,7 +98,7 @@ UNDELIVERED = frozenset({"NOT_DELIVERED", "NOT_ALLOWED", "BAD_DESTINATION", "BLA
 class OctopushProvider(Provider):
     generates_codes: ClassVar[bool] = True
     capabilities: ClassVar[Capabilities] = Capabilities(
-        channels=frozenset({"SMS"}),  # Octopush also calls (voice_sms), a channel D7's API cannot ask for
+        channels=frozenset(CHANNELS),  # voice (voice_sms): only a later workflow step asks for it, never D7's API
         otp_types=ALL_TYPES,  # upper-case letters and digits
         code_lengths=range(4, 33),
         content=True,
@@ -55,9 +110,11 @@ class OctopushProvider(Provider):
         return (await self.send_tracked(spec, otp_id=otp_id, expiry=expiry, code=code)).reference
 
     async def send_tracked(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> Sent:
+        if spec.channel not in CHANNELS:  # the Deliverer never hands it one (cannot_honour): never send another
+            raise Rejected("CANNOT_HONOUR", f"Octopush has no {spec.channel} channel")
         body: dict[str, Any] = {
             "phone_number": spec.recipient,
-            "channel": "sms",
+            "channel": CHANNELS[spec.channel],
             "text": spec.content.replace("{}", CODE_PLACEHOLDER) if spec.content else DEFAULT_TEXT,
             "code_length": spec.code_length,
             "allow_digits": spec.otp_type in ("numeric", "alphanumeric"),
@@ -66,6 +123,8 @@ class OctopushProvider(Provider):
             "allow_special_chars": False,
             "validity_period": expiry,
         }
+        if spec.channel == "voice":
+            body["voice_language"] = voice_language(spec.recipient)
         if 3 <= len(spec.originator) <= 11 and spec.originator.isalnum():
             body["sender"] = spec.originator
         status, answer = await self.call("POST", GENERATE_PATH, json=body, headers=self._headers())
@@ -119,6 +178,15 @@ class OctopushProvider(Provider):
 
     def _headers(self) -> dict[str, str]:
         return {"api-login": self.settings.login, "api-key": self.settings.password.get_secret_value()}
+
+
+def voice_language(recipient: str) -> str:
+    """The language Octopush reads a code to ``recipient`` in: its country's, where Octopush lists it, else en-GB."""
+    try:
+        country = parse(recipient).country_code
+    except InvalidNumber:
+        return DEFAULT_VOICE_LANGUAGE
+    return VOICE_LANGUAGES.get(country, DEFAULT_VOICE_LANGUAGE)
 
 
 def _failure(status: int, body: Any) -> ProviderError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from config import OtpType
+from config import Channel, OtpType
 
 DEFAULT_CONTENT = "Your verification code is: {}"
 """The message of an OTP sent by template (for transport-only providers, which have no templates)."""
@@ -24,7 +24,8 @@ class OtpSpec(BaseModel):
     originator: str
     content: str | None
     template_id: int | None
-    channel: str
+    channel: Channel
+    """send-otp's channel; a later workflow step's spec carries that step's (``voice`` too)."""
     data_coding: str
     otp_type: OtpType
     code_length: int

@@ -82,6 +82,19 @@ def test_a_step_without_a_deadline_waits_the_default_of_its_channel() -> None:
     assert workflow.channels("WhatsApp") == ("WhatsApp", "SMS", "SMS")
 
 
+def test_a_later_step_may_call_with_the_code_by_voice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    configured(
+        monkeypatch,
+        tmp_path,
+        CHAIN + '[workflows.default]\nsteps = [{ vendor = "d7", deadline = 3 }, { channel = "voice" }]\n',
+    )
+
+    workflow = load_settings().workflow("default")
+
+    assert workflow.channels("SMS") == ("SMS", "voice")
+    assert (workflow.deadline(0, "SMS"), workflow.deadline(1, "SMS")) == (3, None)
+
+
 @pytest.mark.parametrize(
     ("steps", "problem"),
     [
@@ -92,7 +105,8 @@ def test_a_step_without_a_deadline_waits_the_default_of_its_channel() -> None:
         ('[{ vendor = "d7", group = "transport" }]', "a vendor or a group, not both"),
         ('[{ vendor = "nexmo" }]', "'nexmo' is not a configured provider"),
         ('[{ group = "cheap" }]', "'cheap' is not a route group"),
-        ('[{ channel = "voice" }]', "channel"),
+        ('[{ channel = "voice" }]', "the first step goes out on the channel send-otp asks for"),
+        ('[{ deadline = 5 }, { channel = "fax" }]', "channel"),
     ],
 )
 def test_a_workflow_that_cannot_work_is_refused_at_start_up(

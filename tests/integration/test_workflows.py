@@ -3,7 +3,8 @@ and the next step's vendor (another vendor, another channel) delivers a code tha
 
 A stack of its own (its own Redis, sandbox, API and worker), configured with two workflows: ``default`` (D7 on
 send-otp's channel, a 3 s deadline, then Octopush by SMS) for ``FAST`` numbers, and ``slow`` (the same with a
-30 s deadline) for ``SLOW`` numbers, on which only a receipt can fail over within the test's time.
+30 s deadline) for ``SLOW`` numbers, on which only a receipt can fail over within the test's time, and ``voice``
+(D7, a 3 s deadline, then a call through the country route) for ``VOICE`` numbers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from vendors.receipts import callback_url
 
 FAST = "+33622"
 SLOW = "+33633"
+VOICE = "+33644"
 DEADLINE = 3.0
 SLOW_DEADLINE = 30.0
 MARGIN = 6.0
@@ -31,6 +33,7 @@ MARGIN = 6.0
 WORKFLOWS = {
     "default": {"steps": [{"vendor": "d7", "deadline": DEADLINE}, {"channel": "SMS", "vendor": "octopush"}]},
     "slow": {"steps": [{"vendor": "d7", "deadline": SLOW_DEADLINE}, {"channel": "SMS", "vendor": "octopush"}]},
+    "voice": {"steps": [{"vendor": "d7", "deadline": DEADLINE}, {"channel": "voice"}]},
 }
 
 
@@ -43,7 +46,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     server = EmbeddedRedis(tmp_path_factory.mktemp("workflow-redis"))
     server.start()
     try:
-        overrides = {"OTP_WORKFLOWS": json.dumps(WORKFLOWS), "OTP_WORKFLOW_ROUTES": json.dumps({SLOW: "slow"})}
+        overrides = {
+            "OTP_WORKFLOWS": json.dumps(WORKFLOWS),
+            "OTP_WORKFLOW_ROUTES": json.dumps({SLOW: "slow", VOICE: "voice"}),
+        }
         with running_stack(server.url, tmp_path_factory.mktemp("workflow-logs"), **overrides) as started:
             yield started
     finally:
@@ -159,3 +165,26 @@ async def test_a_whatsapp_first_step_falls_back_to_sms_and_the_report_says_the_c
         ("WhatsApp", "d7"),
         ("SMS", "octopush"),
     ]
+
+
+async def test_a_message_the_first_vendor_drops_silently_is_read_out_by_an_octopush_call_after_its_deadline(
+    api: Api,
+) -> None:
+    # Given D7 silently drops every message to +33
+    await api.fault("d7", silent_drop_rate=1.0, prefix="+33")
+    recipient = number(VOICE)
+
+    # When an OTP is sent by SMS to a number of the voice workflow (D7, 3 s, then a call by the country route)
+    otp_id = await api.send(recipient=recipient)
+    message = await delivered_to_phone(api, recipient, DEADLINE + MARGIN)
+
+    # Then Octopush called the phone (voice_sms), D7 was passed over for the call, never asked to degrade it,
+    # the code read out verifies, and the report shows the step on the voice channel
+    assert (message["vendor"], message["channel"]) == ("octopush", "voice_sms")
+    assert await api.verify(otp_id, message["code"]) == "APPROVED"
+    report = await api.report(otp_id)
+    steps = [(step["step"], step["channel"], step["vendor"], step["outcome"]) for step in report["workflow"]["steps"]]
+    assert steps == [(0, "SMS", "d7", "DEADLINE"), (1, "voice", "octopush", "VERIFIED")]
+    assert report["workflow"]["channel_change"] is True
+    step_1 = [(a["vendor"], a["error_code"]) for a in report["attempts"] if a["step"] == 1]
+    assert step_1 == [("d7", "CANNOT_HONOUR"), ("octopush", None)]

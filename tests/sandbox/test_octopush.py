@@ -34,6 +34,26 @@ async def test_generate_sends_a_code_of_the_asked_length_in_place_of_the_placeho
     assert (len(code), message["text"]) == (8, f"Code {code}")
 
 
+async def test_a_voice_sms_reaches_the_inbox_marked_as_a_call(sandbox: Sandbox) -> None:
+    token, code = await generated(sandbox, channel="voice_sms", voice_language="fr-FR", voice_gender="female")
+    message = (await sandbox.request("GET", "/inbox/+33612345678"))[1]
+
+    assert (message["channel"], message["text"], message["reference"]) == ("voice_sms", f"Code {code}", token)
+
+
+async def test_an_sms_reaches_the_inbox_as_an_sms(sandbox: Sandbox) -> None:
+    await generated(sandbox)
+
+    assert (await sandbox.request("GET", "/inbox/+33612345678"))[1]["channel"] == "sms"
+
+
+async def test_a_channel_octopush_does_not_have_is_an_invalid_parameter(sandbox: Sandbox) -> None:
+    body = {"phone_number": "+33612345678", "channel": "whatsapp"}
+    status, answer = await sandbox.request("POST", GENERATE, json=body, headers=OCTOPUSH_AUTH)
+
+    assert (status, answer["code"]) == (400, 100)
+
+
 async def test_the_right_code_validates_once(sandbox: Sandbox) -> None:
     token, code = await generated(sandbox)
 

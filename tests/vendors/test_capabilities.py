@@ -52,3 +52,12 @@ def test_a_template_goes_only_to_a_vendor_with_templates_or_one_allowed_its_own_
 
     assert cannot_honour(provider("octopush"), spec) == "no message templates"
     assert cannot_honour(provider("octopush", vendor_text=True), spec) is None
+
+
+@pytest.mark.parametrize("kind", sorted(PROVIDER_CLASSES))
+def test_only_octopush_honours_a_voice_step(kind: str) -> None:
+    voice = SPEC.model_copy(update={"channel": "voice"})
+
+    why = cannot_honour(provider(kind, vendor_text=True), voice)
+
+    assert why is None if kind == "octopush" else why == "no voice channel"

@@ -228,6 +228,48 @@ async def test_octopush_generate_sends_its_headers_and_placeholder_and_returns_t
     assert (sent["json"]["allow_digits"], sent["json"]["allow_upper_case"]) == (True, False)
 
 
+async def test_an_octopush_sms_goes_out_on_its_sms_channel_with_no_voice(
+    canned: tuple[Canned, str], session: aiohttp.ClientSession
+) -> None:
+    vendor, url = canned
+    vendor.default = Answer(body={"code": 0, "message": "ok", "ticket_number": "t", "otp_request_token": "tok"})
+
+    await adapter("octopush", url, session).send(SPEC, otp_id="otp-1", expiry=600)
+
+    assert vendor.requests[0]["json"]["channel"] == "sms"
+    assert "voice_language" not in vendor.requests[0]["json"]
+
+
+@pytest.mark.parametrize(
+    ("recipient", "language"),
+    [("+33612345678", "fr-FR"), ("+4915123456789", "de-DE"), ("+12025550123", "en-US"), ("+819012345678", "en-GB")],
+)
+async def test_an_octopush_voice_step_calls_in_the_language_of_the_numbers_country_else_british_english(
+    canned: tuple[Canned, str], session: aiohttp.ClientSession, recipient: str, language: str
+) -> None:
+    vendor, url = canned
+    vendor.default = Answer(body={"code": 0, "message": "ok", "ticket_number": "t", "otp_request_token": "tok"})
+    voice = SPEC.model_copy(update={"channel": "voice", "recipient": recipient})
+
+    assert await adapter("octopush", url, session).send(voice, otp_id="otp-1", expiry=600) == "tok"
+
+    sent = vendor.requests[0]["json"]
+    assert (sent["channel"], sent["voice_language"], sent["phone_number"]) == ("voice_sms", language, recipient)
+
+
+async def test_octopush_refuses_a_channel_it_does_not_have_without_calling(
+    canned: tuple[Canned, str], session: aiohttp.ClientSession
+) -> None:
+    vendor, url = canned
+
+    with pytest.raises(Rejected):
+        await adapter("octopush", url, session).send(
+            SPEC.model_copy(update={"channel": "WhatsApp"}), otp_id="o", expiry=60
+        )
+
+    assert vendor.requests == []
+
+
 @pytest.mark.parametrize(
     ("status", "code", "approved"),
     [(200, 0, True), (400, 199, False), (400, 196, False), (400, 197, False), (400, 198, False)],
