@@ -50,6 +50,9 @@ LEASE_MARGIN = 5.0
 DEFAULT_JOB_BATCH = 200
 DEFAULT_JOB_LINGER = 0.01
 DEFAULT_REDIS_TIMEOUT = 1.0
+DEFAULT_METRICS_COUNTRIES = ("+1", "+33", "+44", "+49", "+91")
+"""The countries metrics name by default (the rest are ``other``)."""
+OTHER_COUNTRY = "other"
 
 CONFIG_FILE_VARIABLE = "OTP_CONFIG_FILE"
 ENV_PREFIX = "OTP_"
@@ -119,6 +122,9 @@ class Settings(BaseSettings):
     """Port of a worker's Prometheus endpoint (0: none). Each worker process on a host needs its own."""
     worker_metrics_host: str = DEFAULT_API_HOST
 
+    metrics_countries: Annotated[tuple[CountryPrefix, ...], NoDecode] = DEFAULT_METRICS_COUNTRIES
+    """E.164 prefixes metrics label countries by (``OTP_METRICS_COUNTRIES=+1,+44``; longest prefix wins): a number
+    matching none counts as ``other``, so the label set stays bounded."""
     worker_concurrency: int = Field(32, ge=1, le=1000)
     job_batch: int = Field(DEFAULT_JOB_BATCH, ge=1, le=1000)
     """OTPs one send job carries at most (sends that arrive while a job is being published wait for the
@@ -138,9 +144,9 @@ class Settings(BaseSettings):
     error_retry_delay: float = Field(DEFAULT_ERROR_RETRY_DELAY, gt=0, le=3600)
     """Seconds before a send whose run failed unexpectedly (a Redis blip) runs again."""
 
-    @field_validator("api_tokens", mode="before")
+    @field_validator("api_tokens", "metrics_countries", mode="before")
     @classmethod
-    def _split_tokens(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(token.strip() for token in value.split(",") if token.strip())
         return value
@@ -203,6 +209,12 @@ class Settings(BaseSettings):
         if prefixes:
             return self.workflow_routes[max(prefixes, key=len)]
         return DEFAULT_WORKFLOW if DEFAULT_WORKFLOW in self.workflows else LEGACY_WORKFLOW
+
+    def metrics_country(self, recipient: str) -> str:
+        """The country metrics count ``recipient`` under: the longest of ``metrics_countries`` it starts with, or
+        ``other``."""
+        prefixes = [prefix for prefix in self.metrics_countries if recipient.startswith(prefix)]
+        return max(prefixes, key=len) if prefixes else OTHER_COUNTRY
 
     def workflow(self, name: str) -> Workflow:
         """The workflow of that name; ``LEGACY`` (one step, no deadline) for a name no longer configured."""

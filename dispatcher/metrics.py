@@ -70,3 +70,24 @@ RECEIPT_LATENCY = Histogram(
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
     registry=REGISTRY,
 )
+OTPS_BY_COUNTRY = Counter(
+    "otp_accepted_by_country",
+    "OTPs accepted (resends not counted), by the number's country (an E.164 prefix of OTP_METRICS_COUNTRIES, or "
+    "other): what conversions by country are a rate of",
+    ["country"],
+    registry=REGISTRY,
+)
+CONVERSIONS = Counter(
+    "otp_conversions",
+    "OTPs verified, by the vendor and channel of the attempt credited and the number's country (an E.164 prefix of "
+    "OTP_METRICS_COUNTRIES, or other); vendor and channel are none when no attempt could be credited",
+    ["vendor", "channel", "country"],
+    registry=REGISTRY,
+)
+SEND_TO_VERIFY = Histogram(
+    "otp_send_to_verify_seconds",
+    "From the vendor accepting the credited attempt to the code's approval, by vendor",
+    ["vendor"],
+    buckets=(5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+    registry=REGISTRY,
+)

@@ -231,6 +231,11 @@ class OtpReport(BaseModel):
     delivered_by: str | None
     failure_reason: str | None
     attempts: list[Attempt]
+    converted_by: Attempt | None = Field(
+        None,
+        description="once VERIFIED: the attempt credited with the conversion (whose code matched, or for a code the "
+        "vendor generated, the attempt of the vendor that checked it); none before, or when no attempt can be named",
+    )
     workflow: WorkflowReport | None = Field(None, description="the workflow's steps, when one is configured")
 
 

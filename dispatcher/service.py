@@ -16,11 +16,12 @@ import uuid
 from dataclasses import dataclass
 
 from config import Settings
+from config.settings import OTHER_COUNTRY
 from dispatcher import codes
 from dispatcher.errors import DispatcherError, InvalidRequest, ResendRefused, UnknownOtp, VendorCheckUnavailable
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
-from dispatcher.metrics import STEP_ADVANCES
+from dispatcher.metrics import CONVERSIONS, OTPS_BY_COUNTRY, SEND_TO_VERIFY, STEP_ADVANCES
 from dispatcher.policy import otp_spec
 from dispatcher.schemas import (
     OtpReport,
@@ -38,6 +39,7 @@ from dispatcher.schemas import (
 from dispatcher.sealing import Sealer
 from dispatcher.store import (
     FIRST_JOB,
+    Conversion,
     NewOtp,
     OtpStore,
     ReceiptAnswer,
@@ -58,6 +60,8 @@ lead a check of the same code); concurrent callers of the same code wait as long
 CHECK_POLL_FIRST = 0.005
 CHECK_POLL_LAST = 0.05
 """A caller waiting on another's vendor check of its code asks the store again after 5 ms, doubling to 50 ms."""
+NO_LABEL = "none"
+"""The vendor and channel label of a conversion no attempt could be credited with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +159,11 @@ class OtpService:
             created_at=now,
             workflow=workflow,
             channels=self._settings.workflow(workflow).channels(spec.channel) if workflow else (),
+            country=self._settings.metrics_country(spec.recipient),
         )
         expires_at = await self._store.create(otp)
         await self._enqueue(SendJob(otp_id, FIRST_JOB), expires_at, discard_on_failure=True)
+        OTPS_BY_COUNTRY.labels(otp.country).inc()
         return SendOtpResponse(otp_id=otp_id, status=OtpStatus.OPEN, expiry=spec.expiry)
 
     def _check_honoured(self, spec: OtpSpec) -> None:
@@ -207,6 +213,7 @@ class OtpService:
             ticket = await self._store.verify(otp_id, digest, time.time(), self._check_ttl)
             if ticket.decided is not None:
                 await self._replicas.confirm()  # the outcome (OTP_REDIS__WAIT_REPLICAS)
+                _count(ticket.conversion)
                 return VerifyOtpResponse(status=ticket.decided)
             if not ticket.waiting:
                 return VerifyOtpResponse(status=await self._vendor_verify(otp_id, digest, ticket, code))
@@ -221,9 +228,10 @@ class OtpService:
         except DispatcherError:
             await self._store.refund_verify(otp_id, digest, ticket)
             raise
-        status = await self._store.settle_vendor_verify(otp_id, digest, ticket, approved, time.time())
+        settled = await self._store.settle_vendor_verify(otp_id, digest, ticket, approved, time.time())
         await self._replicas.confirm()
-        return status
+        _count(settled.conversion)
+        return settled.status
 
     async def backlog(self) -> Backlog:
         """Jobs waiting in each queue (read from the broker), and the OTPs whose send is not final (the store)."""
@@ -280,3 +288,17 @@ class OtpService:
                 with contextlib.suppress(DispatcherError):
                     await self._store.discard(job.otp_id)
             raise
+
+
+def _count(conversion: Conversion | None) -> None:
+    """Count an APPROVED verify under the attempt credited (``none`` when none could be), and the time from that
+    attempt's acceptance by its vendor to now."""
+    if conversion is None:
+        return
+    attempt = conversion.attempt
+    vendor = attempt.vendor if attempt else NO_LABEL
+    channel = (attempt.channel if attempt else None) or conversion.channel or NO_LABEL
+    CONVERSIONS.labels(vendor, channel, conversion.country or OTHER_COUNTRY).inc()
+    if attempt is not None:
+        accepted = attempt.started_at.timestamp() + attempt.latency_ms / 1000
+        SEND_TO_VERIFY.labels(vendor).observe(max(0.0, time.time() - accepted))

@@ -334,7 +334,9 @@ class Deliverer:
         spec, otp_id, code = state.spec, state.otp_id, None
         if not provider.generates_codes:
             code = codes.generate(spec.code_length, spec.otp_type)
-            await self._store.add_code_hash(otp_id, codes.digest(self._code_key, otp_id, code))
+            await self._store.add_code_hash(
+                otp_id, codes.digest(self._code_key, otp_id, code), state.send_seq, provider.name
+            )
         expiry = max(1, int(state.expires_at - time.time()))
         started = time.time()
         try:

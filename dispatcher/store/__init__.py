@@ -10,7 +10,7 @@ from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
 from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind
 from dispatcher.store.scripts import record_script
 from dispatcher.store.sweeps import Lost
-from dispatcher.store.verification import VerifyTicket
+from dispatcher.store.verification import Conversion, Verdict, VerifyTicket
 from dispatcher.store.workflows import Overdue, StepAnswer, StepKind
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "MAX_REDIS_CONNECTIONS",
     "Claim",
     "ClaimKind",
+    "Conversion",
     "DeliveryState",
     "Lost",
     "NewOtp",
@@ -31,6 +32,7 @@ __all__ = [
     "Resent",
     "StepAnswer",
     "StepKind",
+    "Verdict",
     "VerifyTicket",
     "connect",
     "connect_to",

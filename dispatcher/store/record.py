@@ -19,6 +19,7 @@ from enum import StrEnum, auto
 
 from redis.typing import EncodableT
 
+from config.settings import OTHER_COUNTRY
 from dispatcher.schemas import (
     Attempt,
     AttemptOutcome,
@@ -74,6 +75,14 @@ class Field(StrEnum):
     """The latest vendor that delivered a code it checks itself, and its reference for it."""
     REFERENCE = auto()
     CODE_HASHES = auto()
+    """The keyed hash of each code the dispatcher generated, newest first (comma-separated), each tagged with the
+    attempt that carries it: ``<hash>@<send>@<vendor>`` (an untagged hash, from an older record, credits nobody)."""
+    CONVERTED_BY = auto()
+    """The index, in the attempt log, of the attempt whose code was approved (empty: none credited)."""
+    COUNTRY = auto()
+    """The number's country as metrics label it (a prefix of ``Settings.metrics_countries``, or ``other``)."""
+    CHANNEL = auto()
+    """The channel send-otp asked for (an attempt outside a workflow names none)."""
     FAILURE = auto()
     WRONG_CODES = auto()
     """Codes the vendor judged wrong, each a hash of the reference and the code's keyed hash (comma-separated;
@@ -110,6 +119,8 @@ class NewOtp:
     """The workflow it follows (``Settings.workflow_for``)."""
     channels: tuple[str, ...] = ()
     """The channel of each step of that workflow."""
+    country: str = OTHER_COUNTRY
+    """The number's country as metrics label it (``Settings.metrics_country``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +171,9 @@ def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
         Field.VENDOR: "",
         Field.REFERENCE: "",
         Field.CODE_HASHES: "",
+        Field.CONVERTED_BY: "",
+        Field.COUNTRY: otp.country,
+        Field.CHANNEL: spec.channel,
         Field.FAILURE: "",
         Field.WRONG_CODES: "",
         Field.QUEUED_AT: otp.created_at,
@@ -202,6 +216,7 @@ def report(
     the receipt recorded for it (``receipts``: by attempt index, as the receipt script writes them)."""
     expires_at = float(record[Field.EXPIRES_AT])
     logged = [with_receipt(item, (receipts or {}).get(str(index))) for index, item in enumerate(attempts)]
+    converted_by = record.get(Field.CONVERTED_BY, "")
     return OtpReport(
         otp_id=otp_id,
         status=_status(record[Field.STATUS], expires_at, now),
@@ -213,6 +228,7 @@ def report(
         delivered_by=record[Field.DELIVERED_BY] or None,
         failure_reason=record[Field.FAILURE] or None,
         attempts=logged,
+        converted_by=logged[int(converted_by)] if converted_by and int(converted_by) < len(logged) else None,
         workflow=_workflow(record, logged, now) if record.get(Field.WORKFLOW) else None,
     )
 

@@ -142,14 +142,15 @@ class RunOperations(Connected):
                 keys=[record_key(otp_id), attempts_key(otp_id)], args=[attempt.model_dump_json()]
             )
 
-    async def add_code_hash(self, otp_id: str, code_hash: str) -> None:
-        """Make a code the dispatcher generated verifiable, before it is handed to a vendor (it may arrive).
+    async def add_code_hash(self, otp_id: str, code_hash: str, send_seq: int, vendor: str) -> None:
+        """Make a code the dispatcher generated verifiable, before it is handed to ``vendor`` for send
+        ``send_seq`` (it may arrive): approved, it credits that attempt with the conversion.
 
         Every such code of the OTP stays valid until it expires or is verified (resends and retries
         whose outcome is unknown included), up to the ``MAX_CODES`` most recent.
         """
         async with redis_errors():
-            await self._add_code_hash(keys=[record_key(otp_id)], args=[code_hash, MAX_CODES])
+            await self._add_code_hash(keys=[record_key(otp_id)], args=[code_hash, MAX_CODES, send_seq, vendor])
 
     async def mark_delivered(
         self,

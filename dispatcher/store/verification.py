@@ -10,6 +10,11 @@ same code reserves nothing and is told to wait, then asks again until the leader
 verified, or the code was judged wrong), given up (refunded: the next caller leads) or vanished (the key
 expired: likewise). A code the vendor judged wrong is remembered for the OTP and the vendor's reference, so
 it fails again without costing an attempt or a vendor call: the budget counts distinct wrong codes.
+
+An approved code credits one attempt with the conversion, in the same step: for a code the dispatcher generated,
+the attempt that carried it (each code's hash is stored tagged with its send and vendor, ``<hash>@<send>@<vendor>``);
+for a code a vendor generated, the latest attempt that vendor accepted. The record keeps its index in the attempt
+log (``converted_by``) and the answer carries it, with the labels metrics count it under (``Conversion``).
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from dispatcher.constants import check_key, record_key
-from dispatcher.schemas import VerifyStatus
+from dispatcher.constants import attempts_key, check_key, record_key
+from dispatcher.schemas import Attempt, VerifyStatus
 from dispatcher.sealing import Sealer
 from dispatcher.store.connection import DUE_GRACE, Connected, redis_errors
 from dispatcher.store.scripts import load
@@ -28,6 +33,23 @@ from dispatcher.store.scripts import load
 DEFAULT_CHECK_TTL = 6.0
 """Seconds a vendor check stays marked in flight unless the caller says otherwise (the default vendor
 timeout, 5 s, and a second)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """An OTP just verified: the attempt credited (None: the log names none), its country label and channel."""
+
+    attempt: Attempt | None
+    country: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A decided verify: its status and, when APPROVED, what the conversion is credited to."""
+
+    status: VerifyStatus
+    conversion: Conversion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +61,8 @@ class VerifyTicket:
     vendor: str = ""
     reference: str = ""
     check: str = ""
+    conversion: Conversion | None = None
+    """With APPROVED: what the conversion is credited to."""
 
     @property
     def waiting(self) -> bool:
@@ -73,29 +97,41 @@ class VerificationOperations(Connected):
         lead = secrets.token_hex(8)
         async with redis_errors():
             answer = await self._verify(
-                keys=[record_key(otp_id), check_key(otp_id, code_digest)],
+                keys=[record_key(otp_id), check_key(otp_id, code_digest), attempts_key(otp_id)],
                 args=[now, code_digest, lead, max(1, int(check_ttl * 1000))],
             )
         if answer[0] == "VENDOR":
             return VerifyTicket(decided=None, vendor=answer[1], reference=answer[2], check=lead)
         if answer[0] == "WAIT":
             return WAIT
-        return VerifyTicket(decided=VerifyStatus(answer[0]))
+        verdict = _verdict(answer)
+        return VerifyTicket(decided=verdict.status, conversion=verdict.conversion)
 
     async def settle_vendor_verify(
         self, otp_id: str, code_digest: str, ticket: VerifyTicket, approved: bool, now: float
-    ) -> VerifyStatus:
+    ) -> Verdict:
         """Record the vendor's answer to the check ``ticket`` leads: of all concurrent approved codes exactly
-        one is APPROVED; a refused code is remembered as wrong (for the ticket's reference)."""
+        one is APPROVED (crediting the latest attempt the ticket's vendor accepted); a refused code is remembered
+        as wrong (for the ticket's reference)."""
         async with redis_errors():
             answer = await self._verify_settle(
-                keys=[record_key(otp_id), check_key(otp_id, code_digest)],
-                args=[int(approved), now, ticket.check, ticket.reference, code_digest],
+                keys=[record_key(otp_id), check_key(otp_id, code_digest), attempts_key(otp_id)],
+                args=[int(approved), now, ticket.check, ticket.reference, code_digest, ticket.vendor],
             )
-        return VerifyStatus(answer)
+        return _verdict(answer)
 
     async def refund_verify(self, otp_id: str, code_digest: str, ticket: VerifyTicket) -> None:
         """Give back an attempt whose code could not be evaluated (the vendor did not answer), and end the
         check ``ticket`` leads, so the next call with this code leads one."""
         async with redis_errors():
             await self._verify_refund(keys=[record_key(otp_id), check_key(otp_id, code_digest)], args=[ticket.check])
+
+
+def _verdict(answer: list[str]) -> Verdict:
+    """A verify script's decided answer: the status and, for APPROVED, the conversion."""
+    status = VerifyStatus(answer[0])
+    if status is not VerifyStatus.APPROVED:
+        return Verdict(status)
+    credited, country, channel = answer[1], answer[2], answer[3]
+    attempt = Attempt.model_validate_json(credited) if credited else None
+    return Verdict(status, Conversion(attempt, country, channel))

@@ -458,3 +458,33 @@ def test_the_redis_section_comes_from_the_toml_file(monkeypatch: pytest.MonkeyPa
     settings = load_settings()
 
     assert (settings.redis.master_name, settings.redis.wait_replicas) == ("otp", 1)
+
+
+def test_metrics_countries_come_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two countries in the variable
+    monkeypatch.setenv("OTP_METRICS_COUNTRIES", "+44, +1876")
+
+    # When the settings are loaded
+    settings = load_settings()
+
+    # Then those are the countries metrics name
+    assert settings.metrics_countries == ("+44", "+1876")
+
+
+def test_a_metrics_country_that_is_no_e164_prefix_fails_naming_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a country written without its plus
+    monkeypatch.setenv("OTP_METRICS_COUNTRIES", "44")
+
+    # When the settings are loaded, then it fails naming the variable
+    with pytest.raises(ConfigError, match="OTP_METRICS_COUNTRIES"):
+        load_settings()
+
+
+def test_a_number_counts_under_its_longest_configured_prefix_or_other() -> None:
+    # Given +1 and +1876 (Jamaica) configured
+    settings = Settings(metrics_countries=("+1", "+1876"))
+
+    # When numbers are labelled, then the longest prefix wins, and an unlisted country is other
+    assert settings.metrics_country("+18765551234") == "+1876"
+    assert settings.metrics_country("+12025550123") == "+1"
+    assert settings.metrics_country("+33612345678") == "other"

@@ -52,7 +52,7 @@ async def accepted(api: LocalApi, store: OtpStore, vendor: str, reference: str, 
     assert status == 200
     otp_id = str(sent["otp_id"])
     if code_hash:
-        await store.add_code_hash(otp_id, code_hash)
+        await store.add_code_hash(otp_id, code_hash, 1, vendor)
     await store.mark_delivered(otp_id, 1, "", attempt(vendor), receipt_reference=reference)
     return otp_id
 
@@ -167,7 +167,7 @@ async def test_a_receipt_after_the_otp_was_verified_is_recorded_without_error(
 ) -> None:
     key = codes.code_key(local_settings.secret_key.get_secret_value())
     otp_id = await accepted(receiving, store, "octopush", "sms_g7", code_hash="")
-    await store.add_code_hash(otp_id, codes.digest(key, otp_id, "123456"))
+    await store.add_code_hash(otp_id, codes.digest(key, otp_id, "123456"), 1, "octopush")
     _, verified = await receiving.post("/verify/v1/otp/verify-otp", {"otp_id": otp_id, "otp_code": "123456"})
 
     status, _ = await receiving.post(route(local_settings, "octopush"), octopush("sms_g7"), headers={})

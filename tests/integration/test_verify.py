@@ -23,6 +23,30 @@ async def test_a_locally_generated_code_is_approved(api: Api) -> None:
     assert await api.verify(otp_id, code) == "APPROVED"
 
 
+async def test_a_locally_generated_code_approved_credits_the_attempt_that_carried_it(api: Api) -> None:
+    # Given an OTP the console delivered with a code the dispatcher generated
+    otp_id, code = await api.console_otp()
+
+    # When its code is approved
+    await api.verify(otp_id, code)
+
+    # Then the report credits the console's attempt of send 1
+    converted = (await api.report(otp_id))["converted_by"]
+    assert (converted["vendor"], converted["send_number"], converted["outcome"]) == ("console", 1, "DELIVERED")
+
+
+async def test_a_vendor_code_approved_credits_the_vendor_that_checked_it(api: Api) -> None:
+    # Given an OTP whose code D7 generated and delivered
+    otp_id, code = await api.d7_otp()
+
+    # When D7 approves its code
+    await api.verify(otp_id, code)
+
+    # Then the report credits D7's attempt
+    converted = (await api.report(otp_id))["converted_by"]
+    assert (converted["vendor"], converted["outcome"]) == ("d7", "DELIVERED")
+
+
 async def test_a_wrong_code_fails(api: Api) -> None:
     otp_id, code = await api.console_otp()
 

@@ -1,18 +1,20 @@
--- KEYS: record, the vendor check of the code (check_key). ARGV: 1 if the vendor approved the code, now, the
--- check's token, the reference the vendor checked it against, the code's digest.
+-- KEYS: record, the vendor check of the code (check_key), attempts. ARGV: 1 if the vendor approved the code, now,
+-- the check's token, the reference the vendor checked it against, the code's digest, the vendor that checked it.
+-- Answers {status}, or {'APPROVED', the credited attempt ('' if none), country, channel}.
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 local status = redis.call('HGET', KEYS[1], F.status)
-if not status then return 'FAILED' end
-if status == 'VERIFIED' then return 'ALREADY_VERIFIED' end
+if not status then return {'FAILED'} end
+if status == 'VERIFIED' then return {'ALREADY_VERIFIED'} end
 if ARGV[1] ~= '1' then
   local wrong = redis.call('HGET', KEYS[1], F.wrong_codes) or ''
   local judged = redis.sha1hex(ARGV[4] .. '\0' .. ARGV[5])
   redis.call('HSET', KEYS[1], F.wrong_codes, wrong == '' and judged or wrong .. ',' .. judged)
   local f = redis.call('HMGET', KEYS[1], F.verify_attempts, F.max_attempts)
   if status == 'OPEN' and tonumber(f[1]) >= tonumber(f[2]) then lock(KEYS[1]) end
-  return 'FAILED'
+  return {'FAILED'}
 end
-if status ~= 'OPEN' then return 'FAILED' end
+if status ~= 'OPEN' then return {'FAILED'} end
 redis.call('HSET', KEYS[1], F.status, 'VERIFIED', F.verified_at, ARGV[2])
 redis.call('HINCRBY', KEYS[1], F.verify_attempts, -1)
-return 'APPROVED'
+local f = redis.call('HMGET', KEYS[1], F.country, F.channel)
+return {'APPROVED', credit(KEYS[1], KEYS[3], nil, ARGV[6]), f[1] or '', f[2] or ''}

@@ -44,7 +44,7 @@ async def new_otp(store: OtpStore, **changes: object) -> str:
 
 async def delivered_with_code(store: OtpStore, code: str = "123456", **changes: object) -> str:
     otp_id = await new_otp(store, **changes)
-    await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, code))
+    await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, code), 1, "console")
     await store.mark_delivered(otp_id, 1, "", attempt("console"))
     return otp_id
 

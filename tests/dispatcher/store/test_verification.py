@@ -96,14 +96,14 @@ async def test_of_two_vendor_approvals_one_is_approved_and_one_already_verified(
     first = await store.settle_vendor_verify(otp_id, "digest-a", first_ticket, True, NOW)
     second = await store.settle_vendor_verify(otp_id, "digest-b", second_ticket, True, NOW)
 
-    assert (first, second) == (VerifyStatus.APPROVED, VerifyStatus.ALREADY_VERIFIED)
+    assert (first.status, second.status) == (VerifyStatus.APPROVED, VerifyStatus.ALREADY_VERIFIED)
 
 
 async def test_a_vendor_refusal_counts_as_a_wrong_code(store: OtpStore) -> None:
     otp_id = await delivered_by_vendor(store, max_wrong_attempts=1)
     ticket = await store.verify(otp_id, "digest", NOW)
 
-    assert await store.settle_vendor_verify(otp_id, "digest", ticket, False, NOW) == VerifyStatus.FAILED
+    assert (await store.settle_vendor_verify(otp_id, "digest", ticket, False, NOW)).status == VerifyStatus.FAILED
     assert (await store.verify(otp_id, "other-digest", NOW)).decided == VerifyStatus.FAILED
 
 
@@ -227,7 +227,7 @@ async def test_a_failed_resend_keeps_an_earlier_delivered_code_valid(store: OtpS
 
 async def test_every_code_generated_for_an_otp_verifies(store: OtpStore) -> None:
     otp_id = await delivered_with_code(store, code="111111")
-    await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, "222222"))
+    await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, "222222"), 1, "console")
 
     assert await verify(store, otp_id, "111111") == VerifyStatus.APPROVED
 
@@ -235,7 +235,7 @@ async def test_every_code_generated_for_an_otp_verifies(store: OtpStore) -> None
 async def test_only_the_most_recent_codes_stay_valid(store: OtpStore) -> None:
     otp_id = await delivered_with_code(store, code="100000", max_wrong_attempts=10)
     for code in ("100001", "100002", "100003", "100004", "100005"):
-        await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, code))
+        await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, code), 1, "console")
 
     assert await verify(store, otp_id, "100000") == VerifyStatus.FAILED
     assert await verify(store, otp_id, "100001") == VerifyStatus.APPROVED
@@ -244,7 +244,7 @@ async def test_only_the_most_recent_codes_stay_valid(store: OtpStore) -> None:
 async def test_a_vendor_code_still_goes_to_its_vendor_after_a_transport_delivers_a_resend(store: OtpStore) -> None:
     otp_id = await delivered_by_vendor(store, resend_delay=0)
     await store.resend(otp_id, NOW)
-    await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, "333333"))
+    await store.add_code_hash(otp_id, codes.digest(KEY, otp_id, "333333"), 2, "console")
     await store.mark_delivered(otp_id, 2, "", attempt("console", send_number=2))
 
     ticket = await store.verify(otp_id, codes.digest(KEY, otp_id, "999999"), NOW)
