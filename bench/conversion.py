@@ -34,6 +34,7 @@ from aiohttp import web
 from bench.load import SEND_PATH, VERIFY_PATH
 from bench.progress import Progress
 from bench.report import percentiles
+from bench.scenarios import fetch_reports
 from bench.stack import BenchStack, Sandbox
 from devtools.devstack import sandbox_providers
 from devtools.processes import free_port
@@ -47,7 +48,6 @@ TYPING_GRACE = 3.0
 """Seconds past the last code the phone could type (last send, deadline, delay) before the run stops waiting."""
 PHONE_WAITS_FOR_SEND = 10.0
 """Seconds the receiver waits for send-otp's answer when the phone is quicker than it (its otp_id not known yet)."""
-REPORT_CONCURRENCY = 16
 SAMPLE_INTERVAL = 0.2
 BOUND_MARGIN_MS = 1000.0
 """The issue's allowance on top of the deadline and B's latency."""
@@ -196,7 +196,7 @@ async def _one_run(
             progress.update(0.5 + 0.5 * done, f"{len(phone.approved_at)} converted")
         await _delete(session, f"{stack.sandbox_url}/_sandbox/phone")
     otp_ids = {recipient: future.result() for recipient, future in phone.otp_ids.items() if _resolved(future)}
-    reports = await _reports(stack, list(otp_ids.values()))
+    reports = await fetch_reports(stack, list(otp_ids.values()))
     approved = [(phone.approved_at[r] - sent_at[r]) * 1000 for r in recipients if r in phone.approved_at]
     return _summary(plan, workflow, len(otp_ids), approved, phone, reports)
 
@@ -315,17 +315,3 @@ async def _put(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -
 async def _delete(session: aiohttp.ClientSession, url: str) -> None:
     async with session.delete(url) as response:
         response.raise_for_status()
-
-
-async def _reports(stack: BenchStack, otp_ids: list[str]) -> list[dict[str, Any]]:
-    await asyncio.to_thread(stack.settle, SETTLE_SECONDS)
-    headers = {"Authorization": f"Bearer {stack.token}"}
-    limit = asyncio.Semaphore(REPORT_CONCURRENCY)
-    async with aiohttp.ClientSession(headers=headers) as session:
-
-        async def one(otp_id: str) -> dict[str, Any]:
-            async with limit, session.get(f"{stack.api_url}/verify/v1/report/{otp_id}") as response:
-                report: dict[str, Any] = await response.json()
-                return report
-
-        return list(await asyncio.gather(*(one(otp_id) for otp_id in otp_ids)))

@@ -78,7 +78,7 @@ async def peak(
     timeline.append((time.monotonic() - started, await sandbox.vendor_calls()))
     used, redis_used = cpu.used(result.cpu_seconds), traffic.used()
     throughput, window = _steady_rate(timeline)
-    reports = await _reports(stack, _spread(result.otp_ids, PEAK_REPORTS))
+    reports = await fetch_reports(stack, _spread(result.otp_ids, PEAK_REPORTS))
     delivered = sum(1 for report in reports if report.get("delivered_by"))
     summary: dict[str, Any] = {
         "kind": "scenario",
@@ -141,7 +141,7 @@ async def latency(
         await asyncio.sleep(SAMPLE_INTERVAL)
     result = await load
     used = cpu.used(result.cpu_seconds)
-    reports = await _reports(stack, _spread(result.otp_ids, LATENCY_REPORTS))
+    reports = await fetch_reports(stack, _spread(result.otp_ids, LATENCY_REPORTS))
     summary: dict[str, Any] = {
         "kind": "scenario",
         "parameters": {
@@ -234,7 +234,7 @@ def _most_in_flight(calls: list[tuple[float, int]], latency: float) -> int:
     return most
 
 
-async def _reports(stack: BenchStack, otp_ids: list[str]) -> list[dict[str, Any]]:
+async def fetch_reports(stack: BenchStack, otp_ids: list[str]) -> list[dict[str, Any]]:
     """The reports of ``otp_ids``, once no send is queued or being delivered."""
     await asyncio.to_thread(stack.settle, SETTLE_SECONDS)
     headers = {"Authorization": f"Bearer {stack.token}"}
