@@ -36,6 +36,7 @@ from devtools.embedded_redis import EmbeddedRedis
 from devtools.processes import free_port, listening, start_process, stop_processes
 from devtools.redis_ha import MASTER_NAME, Sentinel, redis_7
 from tests.compose import ROOT, interpolate, load_compose, mounts, required_variables, service_environment
+from tests.support import random_number
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +125,7 @@ def call(url: str, body: dict[str, Any] | None = None, token: str | None = None)
 
 def test_an_otp_sent_to_the_compose_api_is_delivered_through_the_sandbox_chain(compose_run: ComposeRun) -> None:
     token = compose_run.dotenv["OTP_API_TOKENS"].split(",")[0]
-    recipient = "+336" + "".join(secrets.choice("0123456789") for _ in range(8))
+    recipient = random_number()
 
     status, sent = call(
         compose_run.url("api") + "/verify/v1/otp/send-otp", {"recipient": recipient, "content": "Code {}"}, token

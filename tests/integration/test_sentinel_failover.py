@@ -115,24 +115,35 @@ async def steady_load(api: Api, seconds: float, rate: int) -> list[Sent]:
     return await asyncio.gather(*sends)
 
 
-async def promoted(group: SentinelGroup, old_port: int) -> float:
-    """When the sentinels first name another primary."""
+async def promoted(group: SentinelGroup, old_port: int, replicas: int) -> float:
+    """When the sentinels first name another primary and, for a stack that asks ``replicas`` replicas to confirm
+    its writes (``WAIT``), that many replicas follow it: only then can it take a send."""
 
     async def new_port() -> int | None:
         port = await asyncio.to_thread(group.master_port)
         return port if port != old_port else None
 
-    await wait_for(new_port, within=30)
+    port = await wait_for(new_port, within=30)
+
+    async def followed() -> bool | None:
+        return True if await asyncio.to_thread(_replicas_of, port) >= replicas else None
+
+    await wait_for(followed, within=30)
     return time.monotonic()
 
 
-async def kill_primary_after(group: SentinelGroup, delay: float) -> tuple[float, float]:
+def _replicas_of(port: int) -> int:
+    with redis.Redis(port=port, socket_timeout=1) as client:
+        return int(client.info("replication")["connected_slaves"])
+
+
+async def kill_primary_after(group: SentinelGroup, delay: float, replicas: int) -> tuple[float, float]:
     """SIGKILL the primary ``delay`` seconds into the load; return when, and when a replica was promoted."""
     await asyncio.sleep(delay)  # the moment of the crash, on the load's schedule
     old_port = group.primary.port
     group.primary.kill()
     killed = time.monotonic()
-    return killed, await promoted(group, old_port)
+    return killed, await promoted(group, old_port, replicas)
 
 
 async def record_is_gone(api: Api, sent: Sent) -> bool:
@@ -166,7 +177,7 @@ async def test_the_primary_killed_under_load_every_accepted_otp_is_delivered_onc
 ) -> None:
     # Given a steady load of sends with idempotency keys, when the primary is killed mid-run
     load = asyncio.create_task(steady_load(api, LOAD_SECONDS, RATE))
-    killed, promoted_at = await kill_primary_after(group, KILL_AT)
+    killed, promoted_at = await kill_primary_after(group, KILL_AT, wait_replicas)
     sends = await load
 
     # Then every request was answered, 200 or 503, within two seconds
