@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import redis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.constants import SEND_QUEUE, record_key
@@ -340,3 +342,33 @@ async def send_until_refused(api: Api, most: int = 300) -> tuple[list[str], tupl
             return accepted, (status, body)
         accepted.append(str(body["otp_id"]))
     raise AssertionError(f"{most} sends accepted with Redis full")
+
+
+async def test_a_postback_owed_when_redis_stops_is_sent_once_it_returns(api: Api, own: OwnStack) -> None:
+    received: list[dict[str, Any]] = []
+    accepting = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:  # refuses until Redis has been away and come back
+        if not accepting.is_set():
+            return web.Response(status=503)
+        received.append(await request.json())
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        otp_id = await api.send(success_url=str(server.make_url("/hook")))
+        await api.delivered(otp_id)
+        async with redis_down(own):
+            accepting.set()  # the postback is owed in Redis only: nothing may send it while Redis is away
+
+        async def posted() -> bool | None:
+            return True if received else None
+
+        await wait_for(posted)
+    finally:
+        await server.close()
+
+    assert [(event["otp_id"], event["event"]) for event in received] == [(otp_id, "DELIVERED")]
