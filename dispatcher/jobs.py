@@ -99,6 +99,14 @@ def broker_tls(options: RedisOptions) -> dict[str, Any]:
     return {"ssl_cert_reqs": ssl.CERT_REQUIRED} | tls_files(options)
 
 
+def queue_lengths(app: Celery) -> dict[str, int]:
+    """Jobs waiting in each queue, read from ``app``'s broker (kombu's Redis transport keeps a queue as one
+    list), which need not be the store's Redis (``OTP_BROKER_URL``). Blocking; raises what kombu raises."""
+    with app.connection_for_read() as connection:
+        client = connection.default_channel.client
+        return {queue: int(client.llen(queue)) for queue in QUEUES}
+
+
 def send_args(jobs: Iterable[SendJob]) -> list[list[list[str | int]]]:
     """The send task's arguments for ``jobs``: one argument, the batch of ``[otp_id, job number]`` pairs.
     Lists, not the ``SendJob`` tuples, so that a job reads the same in Flower (``[[['<otp_id>', 1]]]``)
@@ -133,14 +141,9 @@ class JobQueue:
         which need not be the store's Redis (``OTP_BROKER_URL``); ``ServiceUnavailable`` if it does not answer."""
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._pool, self._depths), self._deadline)
+            return await asyncio.wait_for(loop.run_in_executor(self._pool, queue_lengths, self._celery), self._deadline)
         except (TimeoutError, KombuError, RedisError, OSError) as exc:
             raise ServiceUnavailable("The job queue (broker) is not answering; try again shortly.") from exc
-
-    def _depths(self) -> dict[str, int]:
-        with self._celery.connection_for_read() as connection:
-            client = connection.default_channel.client
-            return {queue: int(client.llen(queue)) for queue in QUEUES}
 
     async def enqueue_send(self, job: SendJob, expires_at: float) -> None:
         """Queue one delivery of ``job.otp_id``; the job is dropped unstarted once the OTP has expired."""

@@ -41,7 +41,7 @@ def make_celery(settings: Settings) -> Celery:
         """Open the loop, the vendor session and the Redis pool before the first job, not during it; start
         the sweeper, and the metrics endpoint if one is configured."""
         runtime = current_runtime(settings)
-        runtime.start_background(jobs.queue_lost, jobs.queue_postback, jobs.queue_deadlines)
+        runtime.start_background(jobs.send_backlog, jobs.queue_lost, jobs.queue_postback, jobs.queue_deadlines)
         if settings.worker_metrics_port:
             vendors = [provider.name for provider in settings.enabled_providers]
             CIRCUIT_OPEN.read_from(lambda: runtime.run(runtime.breakers.states(vendors), timeout=SCRAPE_TIMEOUT))

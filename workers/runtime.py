@@ -29,7 +29,7 @@ from vendors import Provider, build_providers
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer
 from workers.postbacks import Postbacks
-from workers.sweeper import QueueDeadlines, QueuePostback, QueueSends, Sweeper
+from workers.sweeper import QueueDeadlines, QueuePostback, QueueSends, SendBacklog, Sweeper
 
 MAX_VENDOR_CONNECTIONS = 200
 
@@ -74,7 +74,11 @@ class Runtime:
         asyncio.run_coroutine_threadsafe(self.store.postpone(otp_ids, until), self._loop)
 
     def start_background(
-        self, queue_sends: QueueSends, queue_postback: QueuePostback, queue_deadlines: QueueDeadlines | None = None
+        self,
+        send_backlog: SendBacklog,
+        queue_sends: QueueSends,
+        queue_postback: QueuePostback,
+        queue_deadlines: QueueDeadlines | None = None,
     ) -> None:
         """Run, on this process's loop until the runtime closes, the sweeper (``workers/sweeper.py``) and the
         Deliverer's tries of the last writes Redis was away for."""
@@ -83,6 +87,7 @@ class Runtime:
             self.store,
             settings.sweep_interval,
             settings.visibility_timeout,
+            send_backlog,
             queue_sends,
             queue_postback,
             queue_deadlines,

@@ -24,6 +24,8 @@ from dispatcher.store import Lost, OtpStore, Overdue
 
 log = logging.getLogger(__name__)
 
+SendBacklog = Callable[[], bool]
+"""Whether send jobs wait in the broker's queue (blocking: run in a thread)."""
 QueueSends = Callable[[list[Lost]], None]
 """Publishes send jobs (blocking: run in a thread)."""
 QueuePostback = Callable[[str, PostbackEvent], None]
@@ -37,6 +39,7 @@ class Sweeper:
         store: OtpStore,
         interval: float,
         horizon: float,
+        send_backlog: SendBacklog,
         queue_sends: QueueSends,
         queue_postback: QueuePostback,
         queue_deadlines: QueueDeadlines | None = None,
@@ -45,6 +48,7 @@ class Sweeper:
         self._interval = interval
         self._horizon = horizon
         """How long a job may wait in a queue that is not empty before it is taken for lost."""
+        self._send_backlog = send_backlog
         self._queue_sends = queue_sends
         self._queue_postback = queue_postback
         self._queue_deadlines = queue_deadlines
@@ -65,10 +69,11 @@ class Sweeper:
         """One sweep if it is this process's turn; how many jobs it queued again."""
         if not await self._store.take_sweep_turn(self._token):
             return 0
-        now = time.time()
-        lost = await self._store.sweep(now, self._horizon)
-        owed = await self._store.sweep_postbacks(now)
         loop = asyncio.get_running_loop()
+        backlog = await loop.run_in_executor(None, self._send_backlog)
+        now = time.time()
+        lost = await self._store.sweep(now, self._horizon, backlog)
+        owed = await self._store.sweep_postbacks(now)
         if lost:
             log.warning(
                 "sweeper: %d send jobs were lost; queued again: %s", len(lost), [item.job.otp_id for item in lost]

@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 
 from config import Settings
 from dispatcher.constants import DEADLINE_TASK, POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
-from dispatcher.jobs import send_args
+from dispatcher.jobs import queue_lengths, send_args
 from dispatcher.schemas import DeadlineJob, PostbackEvent, SendJob, StepEnd
 from dispatcher.store import Lost, Overdue, StepKind
 from workers.delivery import Finished, RetryLater
@@ -143,6 +143,15 @@ class Jobs:
             chunk = lost[start : start + batch]
             args = send_args(item.job for item in chunk)
             self.publish(SEND_TASK, SEND_QUEUE, args, time.time(), max(item.expires_at for item in chunk))
+
+    def send_backlog(self) -> bool:
+        """Whether send jobs wait in the broker's send queue; True when the broker does not answer (then a job
+        may be waiting there: only those older than the visibility timeout are taken for lost)."""
+        try:
+            return queue_lengths(self._app)[SEND_QUEUE] > 0
+        except PUBLISH_ERRORS as exc:
+            log.info("sweeper: the broker does not say how many jobs wait (%s)", exc)
+            return True
 
     def queue_postback(self, otp_id: str, event: PostbackEvent) -> None:
         now = time.time()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-from dispatcher.constants import DUE_KEY, POSTBACKS_DUE_KEY, RECORD_PREFIX, SEND_QUEUE, SWEEPER_KEY, record_key
+from dispatcher.constants import DUE_KEY, POSTBACKS_DUE_KEY, RECORD_PREFIX, SWEEPER_KEY, record_key
 from dispatcher.schemas import PostbackEvent, SendJob
 from dispatcher.sealing import Sealer
 from dispatcher.store.connection import DUE_GRACE, POSTBACK_GRACE, Connected, redis_errors
@@ -46,12 +46,12 @@ class SweepOperations(Connected):
         async with redis_errors():
             return bool(await self._redis.set(SWEEPER_KEY, token, nx=True, px=int(self._due_grace * 1000)))
 
-    async def sweep(self, now: float, horizon: float) -> list[Lost]:
-        """The overdue OTPs no run holds, each with a new job to queue; ``horizon`` is how long a job may wait
-        in a queue that is not empty before it is taken for lost (the visibility timeout)."""
-        args: list[EncodableT] = [now, self._due_grace, SWEEP_LIMIT, RECORD_PREFIX, horizon]
+    async def sweep(self, now: float, horizon: float, backlog: bool) -> list[Lost]:
+        """The overdue OTPs no run holds, each with a new job to queue; while jobs wait in the send queue
+        (``backlog``), an OTP's job may be among them until it is ``horizon`` old (the visibility timeout)."""
+        args: list[EncodableT] = [now, self._due_grace, SWEEP_LIMIT, RECORD_PREFIX, horizon, int(backlog)]
         async with redis_errors():
-            taken = await self._sweep(keys=[DUE_KEY, SEND_QUEUE], args=args)
+            taken = await self._sweep(keys=[DUE_KEY], args=args)
         return [Lost(SendJob(str(otp_id), int(job_seq)), float(expires_at)) for otp_id, job_seq, expires_at in taken]
 
     async def sweep_postbacks(self, now: float) -> list[tuple[str, PostbackEvent]]:

@@ -24,9 +24,10 @@ from config import Settings
 from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.constants import POSTBACK_QUEUE, SEND_QUEUE, SEND_TASK
 from dispatcher.inprocess_client import InProcessClient
+from dispatcher.jobs import celery_config
 from tests.support import random_number, wait_for
 from workers.app import make_celery
-from workers.tasks import AllOtpsFailed, Ending, Fate, OtpsRunAgain, conclude
+from workers.tasks import AllOtpsFailed, Ending, Fate, Jobs, OtpsRunAgain, conclude
 
 # The worker's consumer warns (Celery 6 will change a default) when Redis goes away under it.
 pytestmark = pytest.mark.filterwarnings("ignore::celery.exceptions.CPendingDeprecationWarning")
@@ -344,3 +345,26 @@ def test_an_otp_twice_in_one_job_keeps_both_fates() -> None:
 
 async def _true(condition: object) -> bool | None:
     return True if condition else None
+
+
+def test_the_sweeper_reads_the_send_backlog_from_the_broker_not_the_store(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Given a dispatcher whose broker is another Redis than its store (OTP_BROKER_URL)
+    with EmbeddedRedis(tmp_path_factory.mktemp("broker-redis")) as broker:
+        split = settings.model_copy(update={"broker_url": broker.url})
+        app = Celery("backlog-test", set_as_current=False)
+        app.conf.update(celery_config(split))
+        jobs = Jobs(app, split)
+        # When a job waits in the broker's send queue (and none in the store's), Then there is a backlog
+        empty = jobs.send_backlog()
+        with broker.client() as client:
+            client.lpush(SEND_QUEUE, "a job waiting for a worker")
+        waiting = jobs.send_backlog()
+    # and when the broker does not answer, one is assumed (a job may be waiting there)
+    started = time.monotonic()
+    unknown = jobs.send_backlog()
+    app.close()
+
+    assert (empty, waiting, unknown) == (False, True, True)
+    assert time.monotonic() - started < 10

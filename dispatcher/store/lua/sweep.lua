@@ -1,12 +1,13 @@
--- KEYS: due, send queue. ARGV: now, due grace (seconds), most OTPs at once, record key prefix, the age past
--- which a job is republished even while the queue is not empty (the visibility timeout).
+-- KEYS: due. ARGV: now, due grace (seconds), most OTPs at once, record key prefix, the age past which a job
+-- is republished even while the send queue is not empty (the visibility timeout), '1' while jobs wait in the
+-- send queue (read from the broker, which need not be this Redis).
 -- Takes the OTPs whose due time has passed: each whose send is over is dropped from the index; each a run
 -- holds the lease of is due again when the lease runs out; each whose job was lost gets a new job number
 -- (older copies of its job do nothing) and is returned as {otp_id, job number, expires_at} to queue again.
 -- While jobs wait in the queue, an OTP whose job was queued less than the visibility timeout ago may still
 -- be among them: it is due again later rather than queued twice.
 local now, grace = tonumber(ARGV[1]), tonumber(ARGV[2])
-local backlog = redis.call('LLEN', KEYS[2]) > 0
+local backlog = ARGV[6] == '1'
 local taken = {}
 local overdue = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, otp_id in ipairs(overdue) do
