@@ -37,7 +37,7 @@ from vendors.receipts import Sent
 from workers import routing
 from workers.attempts import CANNOT_HONOUR, CIRCUIT_OPEN, WORKER_LOST, attempt_of, failure_reason, outcome_of, say
 from workers.breaker import CallResult, CircuitBreakers
-from workers.metrics import FAILOVERS, RETRIES, STEP_ADVANCES
+from workers.metrics import FAILOVERS, RETRIES, ROUTE_SENDS, STEP_ADVANCES
 
 UNWRITTEN_RETRY = 0.5
 """Seconds between two tries of the last writes Redis was away for."""
@@ -219,6 +219,7 @@ class Deliverer:
                     deadline_at=finished.deadline_at,
                 )
                 say(state.otp_id, attempt)
+                ROUTE_SENDS.labels(vendor.name, attempt.channel or state.spec.channel, state.country).inc()
                 try:
                     await record()
                 except DispatcherError:

@@ -46,6 +46,20 @@ STEP_ADVANCES = Counter(
     registry=REGISTRY,
 )
 FAILOVERS = Counter("otp_failovers", "Sends that left a vendor for the next one", ["vendor"], registry=REGISTRY)
+ROUTE_SENDS = Counter(
+    "otp_route_sends",
+    "Attempts a vendor accepted, by vendor, channel and the number's country (an E.164 prefix of "
+    "OTP_METRICS_COUNTRIES, or other): what conversions and receipts are rates of",
+    ["vendor", "channel", "country"],
+    registry=REGISTRY,
+)
+EXPIRED_UNCONVERTED = Counter(
+    "otp_expired_unconverted",
+    "Accepted attempts of OTPs that expired unverified, by vendor, channel and country, counted by the sweeping "
+    "worker once per OTP",
+    ["vendor", "channel", "country"],
+    registry=REGISTRY,
+)
 
 
 class CircuitStates(Collector):

@@ -9,6 +9,7 @@ from dispatcher.store.receipts import EARLY_RECEIPT_TTL, ReceiptAnswer, ReceiptK
 from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
 from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind
 from dispatcher.store.scripts import record_script
+from dispatcher.store.stats import Route, RouteStats
 from dispatcher.store.sweeps import Lost
 from dispatcher.store.verification import Conversion, Verdict, VerifyTicket
 from dispatcher.store.workflows import Overdue, StepAnswer, StepKind
@@ -30,6 +31,8 @@ __all__ = [
     "ReceiptKind",
     "Replicas",
     "Resent",
+    "Route",
+    "RouteStats",
     "StepAnswer",
     "StepKind",
     "Verdict",

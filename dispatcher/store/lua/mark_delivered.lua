@@ -3,6 +3,7 @@
 -- the time an owed postback is due by (if its job was lost), when the vendor accepted it, 1 if its receipts
 -- will name it, the workflow step's deadline (a Unix time; 0: none), due grace (seconds).
 push_attempt(KEYS[1], KEYS[2], ARGV[4])
+count_outcome(KEYS[1], cjson.decode(ARGV[4]), 'sent', ARGV[8])
 local early_receipt = nil
 if ARGV[9] == '1' then
   -- the attempt just logged is where this reference's receipts go; one that came first is taken now
@@ -12,8 +13,11 @@ if ARGV[9] == '1' then
     redis.call('SET', KEYS[6], ARGV[6] .. ' ' .. index .. ' ' .. ARGV[1] .. ' ' .. ARGV[8], 'EX', ttl)
     local early = redis.call('GET', KEYS[7])
     if early then
-      early_receipt = cjson.decode(early).receipt
-      apply_receipt(KEYS[1], KEYS[8], index, ARGV[8], cjson.decode(early))
+      local taken = cjson.decode(early)
+      early_receipt = taken.receipt
+      if apply_receipt(KEYS[1], KEYS[8], index, ARGV[8], taken) == 1 then
+        count_receipt(KEYS[1], KEYS[2], index, taken.receipt, taken.at)
+      end
       redis.call('DEL', KEYS[7])
     end
   end
