@@ -93,9 +93,9 @@ SEND_TO_VERIFY = Histogram(
 )
 ROUTE_RECEIPTS = Counter(
     "otp_route_receipts",
-    "First receipts with evidence recorded against their attempt at the API, by the attempt's vendor, channel and "
-    "country (an E.164 prefix of OTP_METRICS_COUNTRIES, or other) and what they said (DELIVERED, UNDELIVERED): over "
-    "otp_route_sends, the receipt rate",
+    "First receipts with evidence for their attempt, by the attempt's vendor, channel and country (an E.164 prefix of "
+    "OTP_METRICS_COUNTRIES, or other) and what they said (DELIVERED, UNDELIVERED): over otp_route_sends, the receipt "
+    "rate. The API counts those it records; one that came before its attempt was logged, the worker that logged it",
     ["vendor", "channel", "country", "receipt"],
     registry=REGISTRY,
 )

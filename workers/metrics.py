@@ -53,6 +53,13 @@ ROUTE_SENDS = Counter(
     ["vendor", "channel", "country"],
     registry=REGISTRY,
 )
+ROUTE_RECEIPTS = Counter(
+    "otp_route_receipts",
+    "Receipts with evidence that came before their attempt was logged, counted by the worker that logged it (the API "
+    "counts the others), by vendor, channel, country and what they said (DELIVERED, UNDELIVERED)",
+    ["vendor", "channel", "country", "receipt"],
+    registry=REGISTRY,
+)
 EXPIRED_UNCONVERTED = Counter(
     "otp_expired_unconverted",
     "Accepted attempts of OTPs that expired unverified, by vendor, channel and country, counted by the sweeping "

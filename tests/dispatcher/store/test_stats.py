@@ -11,8 +11,8 @@ import redis
 from config.settings import OTHER_COUNTRY
 from dispatcher import codes
 from dispatcher.constants import STATS_KEEP, STATS_PREFIX
-from dispatcher.schemas import Attempt, AttemptOutcome
-from dispatcher.store import OtpStore, RouteStats
+from dispatcher.schemas import Attempt, AttemptOutcome, ReceiptStatus
+from dispatcher.store import Marked, OtpStore, RouteStats
 from tests.dispatcher.store.otps import KEY, new, verify
 from vendors.receipts import Receipt, ReceiptOutcome
 
@@ -134,11 +134,14 @@ async def test_a_receipt_that_came_before_its_attempt_counts_when_the_attempt_ta
     await store.record_receipt(name, Receipt(reference, ReceiptOutcome.DELIVERED, "DELIVERED"), AT)
 
     # When the attempt is logged
-    await sent(store, name, reference=reference)
+    otp = replace(new(), country="+33")
+    await store.create(otp)
+    marked = await store.mark_delivered(otp.otp_id, 1, "", accepted_at(name, AT), receipt_reference=reference)
 
-    # Then the receipt counts once, for the attempt's route
+    # Then the receipt counts once, for the attempt's route, and the worker is told (for its metric)
     stats = await route(store, name, AT + 1)
     assert (stats.sent, stats.delivered) == (1, 1)
+    assert marked == Marked(delivered=True, early_receipt=ReceiptStatus.DELIVERED)
 
 
 async def test_a_conversion_counts_with_its_whole_seconds_from_acceptance_and_the_median_of_them(
