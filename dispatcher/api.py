@@ -21,6 +21,7 @@ from dispatcher.metrics import (
     RECEIPT_LATENCY,
     RECEIPTS,
     REGISTRY,
+    ROUTE_RECEIPTS,
     SENDS_ACCEPTED,
     SENDS_OVERDUE,
     SENDS_PENDING,
@@ -35,6 +36,7 @@ from dispatcher.schemas import (
     ReceiptAck,
     ResendOtpRequest,
     SendOtpRequest,
+    StatsWindow,
     VerifyOtpRequest,
 )
 from dispatcher.service import OtpService
@@ -58,6 +60,7 @@ RECEIVERS = web.AppKey("receivers", dict[str, tuple[str, type[Provider]]])
 """The vendors that send receipts, by name: the secret their callback URL carries and their adapter class."""
 
 _OTP_ID: TypeAdapter[str] = TypeAdapter(OtpId)
+_WINDOW: TypeAdapter[StatsWindow] = TypeAdapter(StatsWindow)
 _NO_SECRET = "-" * 32
 """Compared against when the vendor is unknown, so an unknown vendor takes as long as a wrong secret."""
 _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
@@ -65,6 +68,7 @@ _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 _Body = TypeVar("_Body", bound=BaseModel)
+_Value = TypeVar("_Value")
 
 
 @routes.post("/verify/v1/otp/send-otp")
@@ -104,6 +108,13 @@ async def report(request: web.Request) -> web.Response:
     return _json(await request.app[SERVICE].report(otp_id))
 
 
+@routes.get("/stats/v1/routes")
+async def route_stats(request: web.Request) -> web.Response:
+    """Each route's (vendor, channel, country) outcomes over the last hour or day (``window``, default hour)."""
+    window = _validate(_WINDOW, request.query.get("window", "hour"), "query", "window")
+    return _json(await request.app[SERVICE].route_stats(window))
+
+
 @routes.post(CALLBACK_ROUTE)
 async def receipt(request: web.Request) -> web.Response:
     """A vendor's delivery receipt. A wrong secret or a vendor without receipts is 404 and changes nothing; every
@@ -123,8 +134,10 @@ async def receipt(request: web.Request) -> web.Response:
         return _json(ReceiptAck())
     answer = await request.app[SERVICE].receipt(vendor, parsed)
     RECEIPTS.labels(vendor, parsed.outcome.value, answer.kind.value).inc()
-    if answer.kind is ReceiptKind.RECORDED and parsed.outcome is not ReceiptOutcome.NONE and answer.latency_ms:
-        RECEIPT_LATENCY.labels(vendor).observe(answer.latency_ms / 1000)
+    if answer.kind is ReceiptKind.RECORDED and parsed.outcome is not ReceiptOutcome.NONE:
+        ROUTE_RECEIPTS.labels(vendor, answer.channel, answer.country, parsed.outcome.value).inc()
+        if answer.latency_ms:
+            RECEIPT_LATENCY.labels(vendor).observe(answer.latency_ms / 1000)
     fields = {"otp_id": answer.otp_id or None, "vendor": vendor, "outcome": parsed.outcome.value}
     log.info(
         "otp %s attempt %d: receipt %s (%s) from %s: %s",
@@ -215,7 +228,7 @@ def _is_json(content_type: str) -> bool:
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-def _validate(adapter: TypeAdapter[str], value: str, *where: str) -> str:
+def _validate(adapter: TypeAdapter[_Value], value: str, *where: str) -> _Value:
     """``value`` validated by ``adapter``, or ``InvalidRequest`` located at ``where``."""
     try:
         return adapter.validate_python(value)

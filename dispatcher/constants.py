@@ -90,3 +90,11 @@ def check_key(otp_id: str, code_digest: str) -> str:
 
 REPLICATION_FENCE_KEY = f"{KEY_PREFIX}replication-fence"
 """Counted up before each ``WAIT``: a write of the waiting connection's own, after the writes it confirms."""
+EXPIRING_KEY = f"{KEY_PREFIX}expiring"
+"""Every OTP not yet swept for expiry, scored by when its code expires: once it has, the sweeper debits the attempts
+of one that was not verified (each exactly once: the script that takes it from here debits it)."""
+STATS_PREFIX = f"{KEY_PREFIX}stats:"
+"""The outcome counters of one minute by route (``<prefix><minute since the epoch>``), a hash of
+``<vendor>|<channel>|<country>|<outcome>`` to counts (``dispatcher/store/stats.py`` reads them)."""
+STATS_KEEP = 25 * 3600
+"""Seconds a minute's counters are kept after that minute ends: the last day's window, and an hour to spare."""

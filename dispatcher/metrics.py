@@ -91,3 +91,11 @@ SEND_TO_VERIFY = Histogram(
     buckets=(5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600),
     registry=REGISTRY,
 )
+ROUTE_RECEIPTS = Counter(
+    "otp_route_receipts",
+    "First receipts with evidence for their attempt, by the attempt's vendor, channel and country (an E.164 prefix of "
+    "OTP_METRICS_COUNTRIES, or other) and what they said (DELIVERED, UNDELIVERED): over otp_route_sends, the receipt "
+    "rate. The API counts those it records; one that came before its attempt was logged, the worker that logged it",
+    ["vendor", "channel", "country", "receipt"],
+    registry=REGISTRY,
+)

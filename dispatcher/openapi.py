@@ -26,8 +26,10 @@ from dispatcher.schemas import (
     ReceiptAck,
     ResendOtpRequest,
     ResendOtpResponse,
+    RouteStatsReport,
     SendOtpRequest,
     SendOtpResponse,
+    StatsWindow,
     ValidationErrorBody,
     VerifyOtpRequest,
     VerifyOtpResponse,
@@ -59,6 +61,8 @@ class _Operation:
     refusals: dict[int, str] = field(default_factory=dict)
     idempotency_key: bool = False
     path_otp_id: bool = False
+    query: tuple[tuple[str, str, Any], ...] = ()
+    """Optional query parameters: name, description and the annotation that validates them."""
     text: bool = False
     callback: bool = False
     """A vendor's callback: no token (the per-vendor secret in the path), the vendor's own body."""
@@ -125,6 +129,14 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
             503: _UNAVAILABLE,
         },
         callback=True,
+    ),
+    ("GET", "/stats/v1/routes"): _Operation(
+        "routeStats",
+        "Each route's (vendor, channel, country) sends, receipts, conversions, expiries and median time to verify "
+        "over the last hour or day",
+        RouteStatsReport,
+        refusals={503: _UNAVAILABLE},
+        query=(("window", "`hour` (the last 60 minutes, the default) or `day` (the last 1440).", StatsWindow),),
     ),
     ("GET", "/healthz"): _Operation("healthz", "Liveness: the process serves HTTP", Liveness),
     ("GET", "/readyz"): _Operation(
@@ -213,6 +225,11 @@ def _operation(path: str, operation: _Operation, refs: _Refs) -> dict[str, Any]:
         )
     if operation.path_otp_id:
         parameters.append({"name": "otp_id", "in": "path", "required": True, "schema": _schema(OtpId)})
+        refusals.setdefault(422, _INVALID)
+    for name, description, annotation in operation.query:
+        parameters.append(
+            {"name": name, "in": "query", "required": False, "description": description, "schema": _schema(annotation)}
+        )
         refusals.setdefault(422, _INVALID)
     if operation.idempotency_key:
         parameters.append(

@@ -307,3 +307,34 @@ class ErrorBody(_Closed):
     """D7's answer to every other refused request: one stable ``code`` and a message."""
 
     detail: ErrorDetail
+
+
+StatsWindow = Literal["hour", "day"]
+"""The window of the stats route: the last 60 minutes or the last 1440 (the current minute included)."""
+
+
+class RouteFigures(_Closed):
+    """One route's outcomes over the window (time to verify in whole seconds)."""
+
+    vendor: str = Field(description="the vendor of the attempts (none: conversions no attempt could be credited with)")
+    channel: str = Field(description="the channel they went out on")
+    country: str = Field(description="the number's country: an E.164 prefix of OTP_METRICS_COUNTRIES, or other")
+    sends: int = Field(description="attempts the vendor accepted")
+    delivered_receipts: int = Field(description="attempts whose first receipt with evidence said DELIVERED")
+    undelivered_receipts: int = Field(description="attempts whose first receipt with evidence said UNDELIVERED")
+    conversions: int = Field(description="approved verifies credited to an attempt of the route")
+    conversion_rate: float | None = Field(description="conversions / sends (null without sends)")
+    expired_unconverted: int = Field(description="accepted attempts of OTPs whose code expired unverified")
+    median_verify_seconds: float | None = Field(
+        description="median of the conversions' times from the vendor accepting the attempt to the approval, in "
+        "whole seconds (null without conversions)"
+    )
+
+
+class RouteStatsReport(_Closed):
+    """``GET /stats/v1/routes``: every route (vendor, channel, country) with an outcome in the window."""
+
+    window: StatsWindow
+    since: datetime = Field(description="the start of the window's first minute")
+    until: datetime = Field(description="when the figures were read")
+    routes: list[RouteFigures]

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from config import Settings
 from config.settings import OTHER_COUNTRY
@@ -28,9 +29,12 @@ from dispatcher.schemas import (
     OtpStatus,
     ResendOtpRequest,
     ResendOtpResponse,
+    RouteFigures,
+    RouteStatsReport,
     SendJob,
     SendOtpRequest,
     SendOtpResponse,
+    StatsWindow,
     StepEnd,
     VerifyOtpRequest,
     VerifyOtpResponse,
@@ -44,6 +48,7 @@ from dispatcher.store import (
     OtpStore,
     ReceiptAnswer,
     Replicas,
+    RouteStats,
     StepKind,
     VerifyTicket,
     connect_to,
@@ -62,6 +67,8 @@ CHECK_POLL_LAST = 0.05
 """A caller waiting on another's vendor check of its code asks the store again after 5 ms, doubling to 50 ms."""
 NO_LABEL = "none"
 """The vendor and channel label of a conversion no attempt could be credited with."""
+WINDOW_MINUTES: dict[StatsWindow, int] = {"hour": 60, "day": 24 * 60}
+"""The minutes each window of the stats route sums, the current one included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +253,16 @@ class OtpService:
     async def report(self, otp_id: str) -> OtpReport:
         return await self._store.report(otp_id, time.time())
 
+    async def route_stats(self, window: StatsWindow) -> RouteStatsReport:
+        """Each route's sends, receipts, conversions, expiries and median time to verify over ``window``."""
+        now = time.time()
+        minutes = WINDOW_MINUTES[window]
+        routes = await self._store.route_stats(now, minutes)
+        since = datetime.fromtimestamp((now // 60 - minutes + 1) * 60, tz=UTC)
+        return RouteStatsReport(
+            window=window, since=since, until=datetime.fromtimestamp(now, tz=UTC), routes=[_figures(r) for r in routes]
+        )
+
     async def receipt(self, vendor: str, receipt: Receipt) -> ReceiptAnswer:
         """Record a delivery receipt from ``vendor`` against the attempt it names (one step in Redis); the first
         receipt with evidence for the OTP's current send acts on its workflow: delivered ends it, undelivered
@@ -302,3 +319,19 @@ def _count(conversion: Conversion | None) -> None:
     if attempt is not None:
         accepted = attempt.started_at.timestamp() + attempt.latency_ms / 1000
         SEND_TO_VERIFY.labels(vendor).observe(max(0.0, time.time() - accepted))
+
+
+def _figures(stats: RouteStats) -> RouteFigures:
+    route = stats.route
+    return RouteFigures(
+        vendor=route.vendor,
+        channel=route.channel,
+        country=route.country,
+        sends=stats.sent,
+        delivered_receipts=stats.delivered,
+        undelivered_receipts=stats.undelivered,
+        conversions=stats.converted,
+        conversion_rate=stats.converted / stats.sent if stats.sent else None,
+        expired_unconverted=stats.expired,
+        median_verify_seconds=stats.median_verify_seconds,
+    )

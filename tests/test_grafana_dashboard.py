@@ -43,7 +43,7 @@ def test_every_panel_queries_the_dashboards_prometheus() -> None:
     assert [variable["name"] for variable in BOARD["templating"]["list"]] == ["datasource"]
 
 
-def test_the_dashboard_shows_conversions_latency_errors_and_receipts() -> None:
+def test_the_dashboard_shows_conversions_latency_errors_receipts_and_routes() -> None:
     # Given the dashboard's panel titles; then the panels are there
     titles = {panel["title"] for panel in panels(BOARD)}
 
@@ -53,5 +53,9 @@ def test_the_dashboard_shows_conversions_latency_errors_and_receipts() -> None:
         "Vendor call p99",
         "Vendor error rate",
         "Receipt rate",
+        "Sends by vendor, channel and country",
+        "Delivered receipt rate by route",
+        "Conversion rate by route",
+        "Expired unconverted by route",
     }
     assert len({panel["id"] for panel in panels(BOARD)}) == len(panels(BOARD))

@@ -37,7 +37,7 @@ from vendors.receipts import Sent
 from workers import routing
 from workers.attempts import CANNOT_HONOUR, CIRCUIT_OPEN, WORKER_LOST, attempt_of, failure_reason, outcome_of, say
 from workers.breaker import CallResult, CircuitBreakers
-from workers.metrics import FAILOVERS, RETRIES, STEP_ADVANCES
+from workers.metrics import FAILOVERS, RETRIES, ROUTE_RECEIPTS, ROUTE_SENDS, STEP_ADVANCES
 
 UNWRITTEN_RETRY = 0.5
 """Seconds between two tries of the last writes Redis was away for."""
@@ -208,17 +208,9 @@ class Deliverer:
                 await self._breaker(vendor, CallResult.SUCCESS)
                 checked_by_vendor = sent.reference if provider.generates_codes else ""
                 finished = self._delivered(state)
-                record = partial(
-                    self._store.mark_delivered,
-                    state.otp_id,
-                    state.send_seq,
-                    checked_by_vendor,
-                    attempt,
-                    lease,
-                    receipt_reference=sent.receipt_reference,
-                    deadline_at=finished.deadline_at,
-                )
+                record = partial(self._mark_delivered, state, attempt, lease, checked_by_vendor, sent, finished)
                 say(state.otp_id, attempt)
+                ROUTE_SENDS.labels(vendor.name, attempt.channel or state.spec.channel, state.country).inc()
                 try:
                     await record()
                 except DispatcherError:
@@ -227,6 +219,24 @@ class Deliverer:
                 return finished
             await self._store.save_progress(state.otp_id, state.send_seq, position, tries)
         return await self._route_used_up(state, route, lease)
+
+    async def _mark_delivered(
+        self, state: DeliveryState, attempt: Attempt, lease: str, checked_by_vendor: str, sent: Sent, finished: Finished
+    ) -> None:
+        """Record the attempt a vendor accepted; a receipt that came before it and that it took is counted here
+        (``otp_route_receipts``: the API counts the others)."""
+        marked = await self._store.mark_delivered(
+            state.otp_id,
+            state.send_seq,
+            checked_by_vendor,
+            attempt,
+            lease,
+            receipt_reference=sent.receipt_reference,
+            deadline_at=finished.deadline_at,
+        )
+        if marked.early_receipt is not None:
+            channel = attempt.channel or state.spec.channel
+            ROUTE_RECEIPTS.labels(attempt.vendor, channel, state.country, marked.early_receipt.value).inc()
 
     async def _route_used_up(
         self, state: DeliveryState, route: tuple[ProviderSettings, ...], lease: str

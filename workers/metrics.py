@@ -46,6 +46,27 @@ STEP_ADVANCES = Counter(
     registry=REGISTRY,
 )
 FAILOVERS = Counter("otp_failovers", "Sends that left a vendor for the next one", ["vendor"], registry=REGISTRY)
+ROUTE_SENDS = Counter(
+    "otp_route_sends",
+    "Attempts a vendor accepted, by vendor, channel and the number's country (an E.164 prefix of "
+    "OTP_METRICS_COUNTRIES, or other): what conversions and receipts are rates of",
+    ["vendor", "channel", "country"],
+    registry=REGISTRY,
+)
+ROUTE_RECEIPTS = Counter(
+    "otp_route_receipts",
+    "Receipts with evidence that came before their attempt was logged, counted by the worker that logged it (the API "
+    "counts the others), by vendor, channel, country and what they said (DELIVERED, UNDELIVERED)",
+    ["vendor", "channel", "country", "receipt"],
+    registry=REGISTRY,
+)
+EXPIRED_UNCONVERTED = Counter(
+    "otp_expired_unconverted",
+    "Accepted attempts of OTPs that expired unverified, by vendor, channel and country, counted by the sweeping "
+    "worker once per OTP",
+    ["vendor", "channel", "country"],
+    registry=REGISTRY,
+)
 
 
 class CircuitStates(Collector):

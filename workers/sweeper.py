@@ -4,9 +4,10 @@ Every worker process runs one on its event loop; one process at a time sweeps (a
 sweep interval), so the whole dispatcher sweeps about once per interval whatever its number of workers.
 A sweep asks the store for the OTPs whose due time passed with no run holding them (``SweepOperations``)
 and queues a job for each, with a new job number (older copies then do nothing); then the same for the
-postbacks owed, and the workflow deadline jobs. A job lost between the broker's pop and the worker's
-bookkeeping (a worker killed or frozen then), or refused by the broker, is so queued again at most two
-sweep intervals after it was due.
+postbacks owed, and the workflow deadline jobs; last, the OTPs whose code expired unverified debit the attempts
+they made (``otp_expired_unconverted``, counted here, by the process that swept them). A job lost between the
+broker's pop and the worker's bookkeeping (a worker killed or frozen then), or refused by the broker, is so queued
+again at most two sweep intervals after it was due.
 While Redis is away nothing is swept and nothing is lost: the due times wait in Redis.
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dispatcher.errors import DispatcherError
 from dispatcher.schemas import PostbackEvent
 from dispatcher.store import Lost, OtpStore, Overdue
+from workers.metrics import EXPIRED_UNCONVERTED
 
 log = logging.getLogger(__name__)
 
@@ -86,4 +88,6 @@ class Sweeper:
         if overdue and self._queue_deadlines is not None:
             log.warning("sweeper: %d workflow deadline jobs were late or lost; queued again", len(overdue))
             await loop.run_in_executor(None, self._queue_deadlines, overdue)
+        for route in await self._store.sweep_expired(now):
+            EXPIRED_UNCONVERTED.labels(route.vendor, route.channel, route.country).inc()
         return len(lost) + len(owed) + len(overdue)

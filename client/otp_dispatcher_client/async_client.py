@@ -1,4 +1,4 @@
-"""``AsyncOtpClient``: the API's four calls for asyncio code, over aiohttp.
+"""``AsyncOtpClient``: the API's calls for asyncio code, over aiohttp.
 
 aiohttp is the client's one dependency: it is what the dispatcher itself speaks HTTP with, it pools
 and reuses connections, and it is typed. Pass your own ``session`` to share its connection pool (the
@@ -15,7 +15,7 @@ import aiohttp
 
 from otp_dispatcher_client import protocol
 from otp_dispatcher_client.errors import Timeout, TransportError
-from otp_dispatcher_client.models import OtpReport, SendOptions, SentOtp, VerifyStatus
+from otp_dispatcher_client.models import OtpReport, RouteStatsReport, SendOptions, SentOtp, StatsWindow, VerifyStatus
 
 _T = TypeVar("_T")
 
@@ -65,6 +65,11 @@ class AsyncOtpClient:
     async def report(self, otp_id: str) -> OtpReport:
         """The OTP's status and every delivery attempt (``UnknownOtp`` once its record is gone)."""
         return await self._call(protocol.report(otp_id))
+
+    async def route_stats(self, window: StatsWindow = "hour") -> RouteStatsReport:
+        """Each route's (vendor, channel, country) sends, receipts, conversions, expiries and median time to verify
+        over the last ``hour`` or ``day``."""
+        return await self._call(protocol.route_stats(window))
 
     async def close(self) -> None:
         """Close the session the client opened (not one that was passed in)."""

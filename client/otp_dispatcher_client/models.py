@@ -1,6 +1,6 @@
 """What the API answers, as frozen dataclasses, and the options of a send (D7's send-otp fields).
 
-Plain dataclasses and enums rather than pydantic: the client reads four small, documented bodies, and
+Plain dataclasses and enums rather than pydantic: the client reads a few small, documented bodies, and
 other services should not have to share a pydantic version with it. Fields the API adds later are
 ignored, so an older client keeps working against a newer dispatcher.
 """
@@ -39,6 +39,10 @@ class AttemptOutcome(StrEnum):
     OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
     VENDOR_UNAVAILABLE = "VENDOR_UNAVAILABLE"
     REJECTED = "REJECTED"
+
+
+StatsWindow = Literal["hour", "day"]
+"""The window of the stats: the last 60 minutes or the last 1440 (the current minute included)."""
 
 
 class SendOptions(TypedDict, total=False):
@@ -93,3 +97,30 @@ class OtpReport:
     delivered_by: str | None
     failure_reason: str | None
     attempts: tuple[Attempt, ...]
+
+
+@dataclass(frozen=True)
+class RouteFigures:
+    """One route's (vendor, channel, country) outcomes over the window; ``country`` is an E.164 prefix the dispatcher
+    names (``OTP_METRICS_COUNTRIES``) or ``other``; times to verify are whole seconds."""
+
+    vendor: str
+    channel: str
+    country: str
+    sends: int
+    delivered_receipts: int
+    undelivered_receipts: int
+    conversions: int
+    conversion_rate: float | None
+    expired_unconverted: int
+    median_verify_seconds: float | None
+
+
+@dataclass(frozen=True)
+class RouteStatsReport:
+    """Every route with an outcome in the window, from ``since`` (the start of its first minute) to ``until``."""
+
+    window: StatsWindow
+    since: datetime
+    until: datetime
+    routes: tuple[RouteFigures, ...]

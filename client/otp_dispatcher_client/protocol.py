@@ -1,4 +1,4 @@
-"""The API's four calls without I/O: what each one sends, and what each answer means.
+"""The API's calls without I/O: what each one sends, and what each answer means.
 
 Both clients build a ``Call`` here, send it with their own transport (aiohttp, or the standard
 library's ``urllib``) and hand the status, the ``Retry-After`` header and the raw body back to
@@ -34,8 +34,11 @@ from otp_dispatcher_client.models import (
     AttemptOutcome,
     OtpReport,
     OtpStatus,
+    RouteFigures,
+    RouteStatsReport,
     SendOptions,
     SentOtp,
+    StatsWindow,
     VerifyStatus,
 )
 
@@ -102,6 +105,10 @@ def verify(otp_id: str, code: str) -> Call[VerifyStatus]:
 
 def report(otp_id: str) -> Call[OtpReport]:
     return Call("GET", f"/verify/v1/report/{quote(otp_id, safe='')}", _report)
+
+
+def route_stats(window: StatsWindow) -> Call[RouteStatsReport]:
+    return Call("GET", f"/stats/v1/routes?window={quote(window, safe='')}", _route_stats)
 
 
 def error(status: int, retry_after: str | None, body: bytes) -> ApiError:
@@ -183,6 +190,33 @@ def _attempt(data: Any) -> Attempt:
         outcome=AttemptOutcome(data["outcome"]),
         error_code=_optional_str(data.get("error_code")),
     )
+
+
+def _route_stats(data: Any) -> RouteStatsReport:
+    return RouteStatsReport(
+        window=data["window"],
+        since=datetime.fromisoformat(data["since"]),
+        until=datetime.fromisoformat(data["until"]),
+        routes=tuple(
+            RouteFigures(
+                vendor=str(item["vendor"]),
+                channel=str(item["channel"]),
+                country=str(item["country"]),
+                sends=int(item["sends"]),
+                delivered_receipts=int(item["delivered_receipts"]),
+                undelivered_receipts=int(item["undelivered_receipts"]),
+                conversions=int(item["conversions"]),
+                conversion_rate=_optional_float(item["conversion_rate"]),
+                expired_unconverted=int(item["expired_unconverted"]),
+                median_verify_seconds=_optional_float(item["median_verify_seconds"]),
+            )
+            for item in data["routes"]
+        ),
+    )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _optional_str(value: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""``OtpClient``: the same four calls for code without an event loop, over the standard library.
+"""``OtpClient``: the same calls for code without an event loop, over the standard library.
 
 It uses ``urllib.request`` rather than running the async client on a private event loop: it works in
 any thread, including one whose event loop is already running (a sync view inside an async server),
@@ -17,7 +17,7 @@ from typing import Self, TypeVar, Unpack
 
 from otp_dispatcher_client import protocol
 from otp_dispatcher_client.errors import Timeout, TransportError
-from otp_dispatcher_client.models import OtpReport, SendOptions, SentOtp, VerifyStatus
+from otp_dispatcher_client.models import OtpReport, RouteStatsReport, SendOptions, SentOtp, StatsWindow, VerifyStatus
 
 _T = TypeVar("_T")
 
@@ -59,6 +59,11 @@ class OtpClient:
     def report(self, otp_id: str) -> OtpReport:
         """The OTP's status and every delivery attempt (``UnknownOtp`` once its record is gone)."""
         return self._call(protocol.report(otp_id))
+
+    def route_stats(self, window: StatsWindow = "hour") -> RouteStatsReport:
+        """Each route's (vendor, channel, country) sends, receipts, conversions, expiries and median time to verify
+        over the last ``hour`` or ``day``."""
+        return self._call(protocol.route_stats(window))
 
     def close(self) -> None:
         """Nothing to release (each call has its own connection); here so both clients close alike."""

@@ -7,8 +7,9 @@ from dispatcher.store.otp_store import OtpStore
 from dispatcher.store.producer import Resent
 from dispatcher.store.receipts import EARLY_RECEIPT_TTL, ReceiptAnswer, ReceiptKind
 from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
-from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind
+from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind, Marked
 from dispatcher.store.scripts import record_script
+from dispatcher.store.stats import Route, RouteStats
 from dispatcher.store.sweeps import Lost
 from dispatcher.store.verification import Conversion, Verdict, VerifyTicket
 from dispatcher.store.workflows import Overdue, StepAnswer, StepKind
@@ -23,6 +24,7 @@ __all__ = [
     "Conversion",
     "DeliveryState",
     "Lost",
+    "Marked",
     "NewOtp",
     "OtpStore",
     "Overdue",
@@ -30,6 +32,8 @@ __all__ = [
     "ReceiptKind",
     "Replicas",
     "Resent",
+    "Route",
+    "RouteStats",
     "StepAnswer",
     "StepKind",
     "Verdict",

@@ -13,7 +13,7 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-from dispatcher.constants import DEADLINES_KEY, DUE_KEY, attempts_key, receipts_key, record_key
+from dispatcher.constants import DEADLINES_KEY, DUE_KEY, EXPIRING_KEY, attempts_key, receipts_key, record_key
 from dispatcher.errors import ResendRefused, UnknownOtp
 from dispatcher.schemas import OtpReport
 from dispatcher.sealing import Sealer
@@ -47,21 +47,30 @@ class ProducerOperations(Connected):
         self._resend = load(redis, "resend")
 
     async def create(self, otp: NewOtp) -> float:
-        """Record a new OTP awaiting its first send, due to be taken by a worker within the due grace; returns
-        when it expires (epoch seconds)."""
+        """Record a new OTP awaiting its first send, due to be taken by a worker within the due grace (and in the
+        expiring index, for the sweeper to debit it if it expires unverified); returns when it expires (epoch
+        seconds)."""
         fields = record.encode(otp, self._sealer)
         ttl = otp.spec.expiry + self._grace
         due_at = otp.created_at + self._due_grace
-        args: list[EncodableT] = [ttl, otp.otp_id, due_at, *(item for pair in fields.items() for item in pair)]
+        expires_at = fields[Field.EXPIRES_AT]
+        args: list[EncodableT] = [
+            ttl,
+            otp.otp_id,
+            due_at,
+            expires_at,
+            *(item for pair in fields.items() for item in pair),
+        ]
         async with redis_errors():
-            await self._create(keys=[record_key(otp.otp_id), DUE_KEY], args=args)
-        return float(fields[Field.EXPIRES_AT])
+            await self._create(keys=[record_key(otp.otp_id), DUE_KEY, EXPIRING_KEY], args=args)
+        return float(expires_at)
 
     async def discard(self, otp_id: str) -> None:
         """Forget an OTP whose send job could not be queued (the caller was told it failed)."""
         async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(record_key(otp_id), attempts_key(otp_id), receipts_key(otp_id))
             pipe.zrem(DUE_KEY, otp_id)
+            pipe.zrem(EXPIRING_KEY, otp_id)
             await pipe.execute()
 
     async def check_resend(self, otp_id: str, now: float) -> None:

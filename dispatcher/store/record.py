@@ -140,6 +140,8 @@ class DeliveryState:
     reference: str
     workflow: str = ""
     step: int = 0
+    country: str = OTHER_COUNTRY
+    """The number's country as metrics label it."""
 
 
 def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
@@ -206,6 +208,7 @@ def delivery_state(otp_id: str, record: Mapping[str, str], sealer: Sealer) -> De
         reference=record[Field.REFERENCE],
         workflow=record.get(Field.WORKFLOW, ""),
         step=int(record.get(Field.STEP, 0)),
+        country=record.get(Field.COUNTRY) or OTHER_COUNTRY,
     )
 
 

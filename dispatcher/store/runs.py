@@ -28,7 +28,7 @@ from dispatcher.constants import (
     receipts_key,
     record_key,
 )
-from dispatcher.schemas import Attempt
+from dispatcher.schemas import Attempt, ReceiptStatus
 from dispatcher.sealing import Sealer
 from dispatcher.store import record
 from dispatcher.store.connection import DUE_GRACE, POSTBACK_GRACE, Connected, redis_errors
@@ -54,6 +54,16 @@ class ClaimKind(StrEnum):
     """Nothing to do: the OTP is gone, final, delivered or expired, or a newer job replaced this one."""
     POISON = "POISON"
     """Runs of this OTP kept dying; it is now FAILED and no vendor is called again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Marked:
+    """What ``mark_delivered`` did."""
+
+    delivered: bool
+    """The attempt's vendor is recorded as having delivered this send (False: a later send was delivered first)."""
+    early_receipt: ReceiptStatus | None = None
+    """A receipt with evidence that came before the attempt was logged, taken by it (and counted for its route)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +172,9 @@ class RunOperations(Connected):
         *,
         receipt_reference: str | None = None,
         deadline_at: float = 0,
-    ) -> bool:
+    ) -> Marked:
         """Log the successful ``attempt`` and, in the same step, record its vendor as having delivered
-        this send; False if a later send was delivered first. With ``lease``, the run ends here.
+        this send (unless a later send was delivered first). With ``lease``, the run ends here.
 
         ``reference`` is given only by vendors that check their own codes: the latest such vendor is
         the one verification is forwarded to. ``receipt_reference``, the vendor's name for the message in its
@@ -198,8 +208,8 @@ class RunOperations(Connected):
             self._due_grace,
         ]
         async with redis_errors():
-            done = await self._mark_delivered(keys=keys, args=args)
-        return bool(done)
+            done, early_receipt = await self._mark_delivered(keys=keys, args=args)
+        return Marked(bool(done), ReceiptStatus(early_receipt) if early_receipt else None)
 
     async def mark_failed(self, otp_id: str, send_seq: int, reason: str, lease: str = "") -> None:
         """This send reached nobody; the OTP is FAILED unless an earlier send was delivered. With

@@ -2,9 +2,9 @@
 
 A script runs after a prelude: ``F``, the table of the record's field names built from ``record.Field``
 (reading a name not declared there raises an error rather than giving nil), then every shared function
-of ``lua/shared/`` (``end_run``, ``push_attempt``, and the due indexes' ``due_at``, ``not_due`` and
-``owe_postback``). Scripts name fields ``F.status``, never ``'status'``,
-so a field renamed in ``record.py`` cannot leave a script behind.
+of ``lua/shared/`` (``end_run``, ``push_attempt``, the due indexes' ``due_at``, ``not_due`` and
+``owe_postback``, the stats' ``count_outcome`` with its ``STATS_PREFIX`` and ``STATS_KEEP``). Scripts name
+fields ``F.status``, never ``'status'``, so a field renamed in ``record.py`` cannot leave a script behind.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from importlib import resources
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from dispatcher.constants import STATS_KEEP, STATS_PREFIX
 from dispatcher.store.record import Field
 
 LUA = resources.files("dispatcher.store") / "lua"
@@ -21,6 +22,7 @@ FIELDS = (
     "local F = setmetatable({"
     + ", ".join(f"{field}='{field}'" for field in Field)
     + "}, {__index = function(_, name) error('no OTP record field ' .. name) end})\n"
+    + f"local STATS_PREFIX, STATS_KEEP = '{STATS_PREFIX}', {STATS_KEEP}\n"
 )
 SHARED = "".join(path.read_text() for path in sorted((LUA / "shared").iterdir(), key=lambda path: path.name))
 

@@ -5,6 +5,8 @@ pop and its own bookkeeping, a publish Redis refused). So every OTP whose send i
 index, scored by the time a run must have taken it by (written by the same scripts that create, resend,
 claim, retry and end it), and every postback owed is in the postbacks index. The sweeper asks here, every
 due grace, for what is overdue, and queues those jobs again; job numbers make any older copy harmless.
+Every OTP is also in the expiring index until a sweep takes it, once its code has expired: one not verified
+then debits the attempts it made (``sweep_expired``), exactly once.
 """
 
 from __future__ import annotations
@@ -14,12 +16,20 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-from dispatcher.constants import DUE_KEY, POSTBACKS_DUE_KEY, RECORD_PREFIX, SWEEPER_KEY, record_key
+from dispatcher.constants import (
+    DUE_KEY,
+    EXPIRING_KEY,
+    POSTBACKS_DUE_KEY,
+    RECORD_PREFIX,
+    SWEEPER_KEY,
+    record_key,
+)
 from dispatcher.schemas import PostbackEvent, SendJob
 from dispatcher.sealing import Sealer
 from dispatcher.store.connection import DUE_GRACE, POSTBACK_GRACE, Connected, redis_errors
 from dispatcher.store.record import Field
 from dispatcher.store.scripts import load
+from dispatcher.store.stats import Route
 
 SWEEP_LIMIT = 500
 """OTPs (and postbacks) one sweep takes at most; the rest are taken by the next sweeps."""
@@ -40,6 +50,7 @@ class SweepOperations(Connected):
         super().__init__(redis, sealer, grace, due_grace)
         self._sweep = load(redis, "sweep")
         self._sweep_postbacks = load(redis, "sweep_postbacks")
+        self._sweep_expired = load(redis, "sweep_expired")
 
     async def take_sweep_turn(self, token: str) -> bool:
         """Whether this process sweeps now: one at a time, for one due grace."""
@@ -60,6 +71,15 @@ class SweepOperations(Connected):
         async with redis_errors():
             taken = await self._sweep_postbacks(keys=[POSTBACKS_DUE_KEY], args=args)
         return [(otp_id, PostbackEvent(event)) for otp_id, event in (str(owed).rsplit(":", 1) for owed in taken)]
+
+    async def sweep_expired(self, now: float) -> list[Route]:
+        """Debit the OTPs whose code expired unverified a due grace ago or more (the grace covers the clocks of the
+        API and the workers disagreeing): the route of each attempt a vendor accepted, once per OTP however many
+        sweep. An OTP whose record is gone by then (Redis away for longer than the record grace) debits nothing."""
+        args: list[EncodableT] = [now - self._due_grace, SWEEP_LIMIT, RECORD_PREFIX]
+        async with redis_errors():
+            debited = await self._sweep_expired(keys=[EXPIRING_KEY], args=args)
+        return [Route(str(vendor), str(channel), str(country)) for vendor, channel, country in debited]
 
     async def pending(self, now: float) -> tuple[int, int]:
         """OTPs whose send is not final, and those of them overdue (no worker took their job in time)."""

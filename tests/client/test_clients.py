@@ -26,15 +26,18 @@ from otp_dispatcher_client import (
     OtpStatus,
     Problem,
     ResendRefused,
+    RouteFigures,
+    RouteStatsReport,
     SendOptions,
     SentOtp,
+    StatsWindow,
     Timeout,
     TransportError,
     Unauthorized,
     UnknownOtp,
     VerifyStatus,
 )
-from tests.support import Api, random_number
+from tests.support import Api, random_number, wait_for
 
 UNKNOWN_ID = "3f0e1d2c-0000-4000-8000-000000000000"
 CONTENT = "Your code is {}"
@@ -54,6 +57,7 @@ class Client(Protocol):
     async def resend(self, otp_id: str) -> SentOtp: ...
     async def verify(self, otp_id: str, code: str) -> VerifyStatus: ...
     async def report(self, otp_id: str) -> OtpReport: ...
+    async def route_stats(self, window: StatsWindow = "hour") -> RouteStatsReport: ...
 
 
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
@@ -85,6 +89,9 @@ class InThread:
 
     async def report(self, otp_id: str) -> OtpReport:
         return await asyncio.to_thread(self._client.report, otp_id)
+
+    async def route_stats(self, window: StatsWindow = "hour") -> RouteStatsReport:
+        return await asyncio.to_thread(self._client.route_stats, window)
 
 
 @asynccontextmanager
@@ -211,3 +218,54 @@ async def test_an_api_that_never_answers_raises_timeout_after_the_clients_timeou
 
     assert failed.value.code == "TIMEOUT"
     assert time.monotonic() - started < 2
+
+
+async def test_route_stats_give_the_routes_figures_the_api_answers(client: Client, api: Api) -> None:
+    # Given an OTP D7 took, once its delivered receipt came back
+    sent = await client.send(random_number(), CONTENT)
+    await wait_for(lambda: receipted(api, sent.otp_id))
+
+    # When the day's stats are read through the client, between two reads straight from the API that agree (the
+    # session's stack may still be counting an earlier test's receipt or expiry)
+    async def read() -> tuple[RouteStatsReport, list[dict[str, object]]] | None:
+        before = (await api.get("/stats/v1/routes?window=day"))[1]["routes"]
+        stats = await client.route_stats("day")
+        after = (await api.get("/stats/v1/routes?window=day"))[1]["routes"]
+        return (stats, after) if before == after else None
+
+    stats, routes = await wait_for(read)
+
+    # Then the client gives every route with the API's figures, D7's French route among them
+    assert stats.window == "day"
+    assert stats.since < stats.until
+    assert [{"vendor": r.vendor, "channel": r.channel, "country": r.country, **figures(r)} for r in stats.routes] == (
+        routes
+    )
+    assert {(r.vendor, r.channel, r.country) for r in stats.routes if r.sends and r.delivered_receipts} >= {
+        ("d7", "SMS", "+33")
+    }
+
+
+async def test_an_unknown_stats_window_raises_invalid_request(client: Client) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        await client.route_stats("week")  # type: ignore[arg-type]
+
+    assert [problem.loc for problem in refused.value.problems] == [("query", "window")]
+
+
+async def receipted(api: Api, otp_id: str) -> bool | None:
+    report = await api.report(otp_id)
+    return True if [attempt["receipt"] for attempt in report["attempts"]] == ["DELIVERED"] else None
+
+
+def figures(route: RouteFigures) -> dict[str, object]:
+    """A route's figures as the API names them."""
+    return {
+        "sends": route.sends,
+        "delivered_receipts": route.delivered_receipts,
+        "undelivered_receipts": route.undelivered_receipts,
+        "conversions": route.conversions,
+        "conversion_rate": route.conversion_rate,
+        "expired_unconverted": route.expired_unconverted,
+        "median_verify_seconds": route.median_verify_seconds,
+    }

@@ -1,11 +1,16 @@
 """Conversions at the API in-process (``create_app`` on real Redis): an APPROVED verify is counted under the
-vendor, channel and country of the attempt credited, and the report names that attempt.
+vendor, channel and country of the attempt credited, the report names that attempt, and the stats route shows each
+route's figures.
 
 No worker runs here: the test makes the code verifiable and records the accepted attempt as the worker does.
 """
 
 import secrets
+import time
+import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,6 +21,7 @@ from dispatcher.store import OtpStore, connect
 from tests.dispatcher.conftest import LocalApi, LocalApiFactory
 from tests.dispatcher.store.otps import attempt
 from tests.support import random_number, scrape
+from vendors.receipts import Receipt, ReceiptOutcome
 
 CODE = "123456"
 
@@ -35,14 +41,16 @@ async def store(local_settings: Settings) -> AsyncIterator[OtpStore]:
     await store.close()
 
 
-async def delivered(api: LocalApi, store: OtpStore, settings: Settings, recipient: str, vendor: str) -> str:
-    """An OTP sent through the API whose code ``CODE`` ``vendor`` took for send 1."""
+async def delivered(
+    api: LocalApi, store: OtpStore, settings: Settings, recipient: str, vendor: str, reference: str | None = None
+) -> str:
+    """An OTP sent through the API whose code ``CODE`` ``vendor`` took for send 1 (receipts naming ``reference``)."""
     status, sent = await api.post("/verify/v1/otp/send-otp", {"recipient": recipient, "content": "Code: {}"})
     assert status == 200
     otp_id = str(sent["otp_id"])
     key = codes.code_key(settings.secret_key.get_secret_value())
     await store.add_code_hash(otp_id, codes.digest(key, otp_id, CODE), 1, vendor)
-    await store.mark_delivered(otp_id, 1, "", attempt(vendor))
+    await store.mark_delivered(otp_id, 1, "", attempt(vendor), receipt_reference=reference)
     return otp_id
 
 
@@ -133,3 +141,65 @@ async def test_an_accepted_otp_is_counted_under_its_country(api: LocalApi) -> No
     # Then it is counted under +33
     assert status == 200
     assert (await scrape(api.url + "/metrics"))[sample] - before == 1
+
+
+def figures(answer: dict[str, Any], vendor: str) -> dict[str, Any]:
+    """The stats route's figures of ``vendor``'s route, without its name."""
+    [found] = [route for route in answer["routes"] if route["vendor"] == vendor]
+    return {name: value for name, value in found.items() if name != "vendor"}
+
+
+async def test_the_stats_route_gives_each_routes_figures_over_the_last_hour_and_day(
+    api: LocalApi, store: OtpStore, local_settings: Settings
+) -> None:
+    # Given two French OTPs one vendor took: one verified at once, the other with a delivered receipt
+    vendor = f"v{uuid.uuid4().hex[:12]}"
+    verified = await delivered(api, store, local_settings, random_number(), vendor)
+    await delivered(api, store, local_settings, random_number(), vendor, reference=f"{vendor}-ref")
+    await store.record_receipt(vendor, Receipt(f"{vendor}-ref", ReceiptOutcome.DELIVERED, "DELIVERED"), time.time())
+    await api.post("/verify/v1/otp/verify-otp", {"otp_id": verified, "otp_code": CODE})
+
+    # When the stats of the last hour and of the last day are asked for
+    answers = {window: await api.get(f"/stats/v1/routes?window={window}") for window in ("hour", "day")}
+
+    # Then both show the route's sends, receipts, conversions, rate and median time to verify (0 whole seconds)
+    expected = {
+        "channel": "SMS",
+        "country": "+33",
+        "sends": 2,
+        "delivered_receipts": 1,
+        "undelivered_receipts": 0,
+        "conversions": 1,
+        "conversion_rate": 0.5,
+        "expired_unconverted": 0,
+        "median_verify_seconds": 0.0,
+    }
+    for window, (status, answer) in answers.items():
+        assert status == 200
+        assert answer["window"] == window
+        assert figures(answer, vendor) == expected
+    since = {window: datetime.fromisoformat(answer["since"]) for window, (_, answer) in answers.items()}
+    assert timedelta(hours=23) <= since["hour"] - since["day"] <= timedelta(hours=23, minutes=1)
+
+
+async def test_the_stats_route_reads_the_last_hour_by_default(api: LocalApi) -> None:
+    status, answer = await api.get("/stats/v1/routes")
+
+    assert status == 200
+    assert answer["window"] == "hour"
+    until = datetime.fromisoformat(answer["until"])
+    assert until - datetime.fromisoformat(answer["since"]) <= timedelta(hours=1)
+
+
+async def test_the_stats_route_asks_for_the_token(api: LocalApi) -> None:
+    status, answer = await api.get("/stats/v1/routes", headers={})
+
+    assert status == 401
+    assert answer["detail"]["code"] == "ACCESS_TOKEN_SIGNATURE_VERIFICATION_FAILED"
+
+
+async def test_a_window_other_than_hour_or_day_is_d7s_422(api: LocalApi) -> None:
+    status, answer = await api.get("/stats/v1/routes?window=week")
+
+    assert status == 422
+    assert [item["loc"] for item in answer["detail"]] == [["query", "window"]]

@@ -17,7 +17,7 @@ from dispatcher.sealing import Sealer
 from dispatcher.store import OtpStore, connect
 from tests.dispatcher.conftest import LocalApi, LocalApiFactory
 from tests.dispatcher.store.otps import attempt
-from tests.support import random_number
+from tests.support import random_number, scrape
 from vendors.receipts import callback_secret
 
 PROVIDERS = [
@@ -199,3 +199,22 @@ async def test_receipts_are_counted_by_vendor_and_outcome(
         metrics = await response.text()
     assert 'otp_receipts_total{kind="RECORDED",receipt="UNDELIVERED",vendor="octopush"}' in metrics
     assert 'otp_receipt_latency_seconds_count{vendor="octopush"}' in metrics
+
+
+async def test_a_first_receipt_with_evidence_is_counted_once_under_its_attempts_route(
+    receiving: LocalApi, store: OtpStore, local_settings: Settings
+) -> None:
+    # Given a French number's OTP whose first attempt Octopush accepted (the SMS send-otp asked for)
+    await accepted(receiving, store, "octopush", "sms_j1")
+    sample = (
+        "otp_route_receipts_total",
+        (("channel", "SMS"), ("country", "+33"), ("receipt", "DELIVERED"), ("vendor", "octopush")),
+    )
+    before = (await scrape(receiving.url + "/metrics")).get(sample, 0)
+
+    # When Octopush posts its delivered receipt twice
+    for _ in range(2):
+        await receiving.post(route(local_settings, "octopush"), octopush("sms_j1"), headers={})
+
+    # Then one delivered receipt is counted for Octopush, SMS, +33
+    assert (await scrape(receiving.url + "/metrics"))[sample] - before == 1

@@ -2,8 +2,11 @@
 -- receipts, deadlines. ARGV: send number, vendor, vendor reference, the attempt (JSON), lease token, otp_id,
 -- the time an owed postback is due by (if its job was lost), when the vendor accepted it, 1 if its receipts
 -- will name it, the workflow step's deadline (a Unix time; 0: none), due grace (seconds).
+-- Answers {1 if this send is now delivered by the attempt's vendor (0: a later send was first), the receipt with
+-- evidence that came before the attempt and was counted for it now ('': none)}.
 push_attempt(KEYS[1], KEYS[2], ARGV[4])
-local early_receipt = nil
+count_outcome(KEYS[1], cjson.decode(ARGV[4]), 'sent', ARGV[8])
+local early_receipt, counted = nil, ''
 if ARGV[9] == '1' then
   -- the attempt just logged is where this reference's receipts go; one that came first is taken now
   local index = redis.call('LLEN', KEYS[2]) - 1
@@ -12,8 +15,12 @@ if ARGV[9] == '1' then
     redis.call('SET', KEYS[6], ARGV[6] .. ' ' .. index .. ' ' .. ARGV[1] .. ' ' .. ARGV[8], 'EX', ttl)
     local early = redis.call('GET', KEYS[7])
     if early then
-      early_receipt = cjson.decode(early).receipt
-      apply_receipt(KEYS[1], KEYS[8], index, ARGV[8], cjson.decode(early))
+      local taken = cjson.decode(early)
+      early_receipt = taken.receipt
+      if apply_receipt(KEYS[1], KEYS[8], index, ARGV[8], taken) == 1 and taken.receipt ~= 'NONE' then
+        count_receipt(KEYS[1], KEYS[2], index, taken.receipt, taken.at)
+        counted = taken.receipt
+      end
       redis.call('DEL', KEYS[7])
     end
   end
@@ -40,4 +47,4 @@ if f[1] == 'OPEN' and tonumber(f[2]) < tonumber(ARGV[1]) then
   owe_postback(KEYS[1], KEYS[5], ARGV[6], 'DELIVERED', ARGV[7])
 end
 end_run(KEYS[1], KEYS[3], ARGV[5])
-return done
+return {done, counted}

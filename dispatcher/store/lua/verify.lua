@@ -27,6 +27,7 @@ if matched and f[1] == 'OPEN' then
   redis.call('HSET', KEYS[1], F.status, 'VERIFIED', F.verified_at, ARGV[1])
   local credited = ''
   if send and vendor ~= '' then credited = credit(KEYS[1], KEYS[3], send, vendor) end
+  count_conversion(KEYS[1], credited, ARGV[1])
   return {'APPROVED', credited, f[9] or '', f[10] or ''}
 end
 if matched or f[6] == '' then

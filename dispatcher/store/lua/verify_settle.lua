@@ -17,4 +17,6 @@ if status ~= 'OPEN' then return {'FAILED'} end
 redis.call('HSET', KEYS[1], F.status, 'VERIFIED', F.verified_at, ARGV[2])
 redis.call('HINCRBY', KEYS[1], F.verify_attempts, -1)
 local f = redis.call('HMGET', KEYS[1], F.country, F.channel)
-return {'APPROVED', credit(KEYS[1], KEYS[3], nil, ARGV[6]), f[1] or '', f[2] or ''}
+local credited = credit(KEYS[1], KEYS[3], nil, ARGV[6])
+count_conversion(KEYS[1], credited, ARGV[2])
+return {'APPROVED', credited, f[1] or '', f[2] or ''}

@@ -11,8 +11,8 @@ from tests.dispatcher.store.otps import NOW, SPEC, attempt, new_otp
 async def test_a_send_is_delivered_once_only(store: OtpStore) -> None:
     otp_id = await new_otp(store)
 
-    assert await store.mark_delivered(otp_id, 1, "ref-1", attempt("d7"))
-    assert not await store.mark_delivered(otp_id, 1, "", attempt("console"))
+    assert (await store.mark_delivered(otp_id, 1, "ref-1", attempt("d7"))).delivered
+    assert not (await store.mark_delivered(otp_id, 1, "", attempt("console"))).delivered
     state = await store.delivery_state(otp_id)
     assert state is not None
     assert (state.vendor, state.reference, state.delivered_seq) == ("d7", "ref-1", 1)

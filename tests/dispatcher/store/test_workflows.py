@@ -21,7 +21,7 @@ async def stepping_otp(store: OtpStore, *, deadline_at: float = DEADLINE, code: 
     otp = NewOtp(str(uuid.uuid4()), SPEC, "blinded", "+336123", NOW, workflow="w", channels=("SMS", "SMS"))
     await store.create(otp)
     await store.add_code_hash(otp.otp_id, codes.digest(KEY, otp.otp_id, code), 1, "octopush")
-    assert await store.mark_delivered(otp.otp_id, 1, "", attempt("octopush"), deadline_at=deadline_at)
+    assert (await store.mark_delivered(otp.otp_id, 1, "", attempt("octopush"), deadline_at=deadline_at)).delivered
     return otp.otp_id
 
 
