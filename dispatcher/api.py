@@ -124,7 +124,7 @@ async def receipt(request: web.Request) -> web.Response:
     answer = await request.app[SERVICE].receipt(vendor, parsed)
     RECEIPTS.labels(vendor, parsed.outcome.value, answer.kind.value).inc()
     if answer.kind is ReceiptKind.RECORDED and parsed.outcome is not ReceiptOutcome.NONE and answer.latency_ms:
-        RECEIPT_LATENCY.labels(vendor).observe(answer.latency_ms / 1000)
+        RECEIPT_LATENCY.labels(vendor, answer.channel).observe(answer.latency_ms / 1000)
     fields = {"otp_id": answer.otp_id or None, "vendor": vendor, "outcome": parsed.outcome.value}
     log.info(
         "otp %s attempt %d: receipt %s (%s) from %s: %s",

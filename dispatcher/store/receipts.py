@@ -48,6 +48,8 @@ class ReceiptAnswer:
     """The attempt is of the OTP's current send, which is still open (not verified, failed nor expired)."""
     latency_ms: float | None = None
     """From the vendor accepting the message to its (first) receipt."""
+    channel: str = ""
+    """The channel the attempt went out on (the workflow step's, else send-otp's)."""
 
     @property
     def first(self) -> bool:
@@ -74,11 +76,12 @@ class ReceiptOperations(Connected):
             EARLY_RECEIPT_TTL,
         ]
         async with redis_errors():
-            kind, otp_id, attempt, send_open, latency, _ = await self._receipt(keys=keys, args=args)
+            kind, otp_id, attempt, send_open, latency, _, channel = await self._receipt(keys=keys, args=args)
         return ReceiptAnswer(
             kind=ReceiptKind(kind),
             otp_id=str(otp_id),
             attempt=int(attempt),
             send_open=bool(int(send_open)),
             latency_ms=float(latency) if latency else None,
+            channel=str(channel),
         )

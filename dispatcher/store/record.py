@@ -104,6 +104,9 @@ class Field(StrEnum):
     """The latest send a delivered receipt confirmed (0: none)."""
     STEP_LOG = auto()
     """How each step before the current one ended: ``<send>/<step>/<reason>``, comma-separated."""
+    RECEIPT_REF = auto()
+    """The vendor that delivered the latest send and its name for the message in its receipts (``<vendor>
+    <reference>``; empty: that vendor sends no receipts): what a step's deadline polls."""
 
 
 @dataclass(frozen=True, slots=True)

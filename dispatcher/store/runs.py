@@ -196,6 +196,7 @@ class RunOperations(Connected):
             1 if rx_ref else 0,
             deadline_at,
             self._due_grace,
+            rx_ref,
         ]
         async with redis_errors():
             done = await self._mark_delivered(keys=keys, args=args)

@@ -10,17 +10,15 @@ send-otp's channel, a 3 s deadline, then Octopush by SMS) for ``FAST`` numbers, 
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 import redis
 
 from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.constants import DEADLINES_KEY
-from tests.support import Api, Stack, quiet_api, running_stack, wait_for
+from tests.support import Api, Stack, delivered_to_phone, number, quiet_api, running_stack, wait_for
 from vendors.receipts import callback_url
 
 FAST = "+33622"
@@ -35,10 +33,6 @@ WORKFLOWS = {
     "slow": {"steps": [{"vendor": "d7", "deadline": SLOW_DEADLINE}, {"channel": "SMS", "vendor": "octopush"}]},
     "voice": {"steps": [{"vendor": "d7", "deadline": DEADLINE}, {"channel": "voice"}]},
 }
-
-
-def number(prefix: str) -> str:
-    return prefix + "".join(secrets.choice("0123456789") for _ in range(6))
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +60,6 @@ async def api(stack: Stack) -> AsyncIterator[Api]:
             assert answer.status == 200, await answer.text()
         yield api
     client.close()
-
-
-async def delivered_to_phone(api: Api, recipient: str, within: float) -> dict[str, Any]:
-    """The message the phone received, once it has one."""
-
-    async def arrived() -> dict[str, Any] | None:
-        messages = await api.messages(recipient)
-        return messages[-1] if messages else None
-
-    return dict(await wait_for(arrived, within))
 
 
 async def deadline_ran(api: Api, otp_id: str) -> bool | None:

@@ -1,7 +1,8 @@
 -- KEYS: record, attempts, lease, due, postbacks due, the reference's receipt key, its early receipt key,
 -- receipts, deadlines. ARGV: send number, vendor, vendor reference, the attempt (JSON), lease token, otp_id,
 -- the time an owed postback is due by (if its job was lost), when the vendor accepted it, 1 if its receipts
--- will name it, the workflow step's deadline (a Unix time; 0: none), due grace (seconds).
+-- will name it, the workflow step's deadline (a Unix time; 0: none), due grace (seconds), the reference its
+-- receipts name.
 push_attempt(KEYS[1], KEYS[2], ARGV[4])
 local early_receipt = nil
 if ARGV[9] == '1' then
@@ -23,6 +24,9 @@ local f = redis.call('HMGET', KEYS[1], F.status, F.delivered_seq, F.send_seq)
 if f[1] == 'OPEN' and tonumber(f[2]) < tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], F.delivered_seq, ARGV[1], F.delivered_by, ARGV[2], F.failure, '')
   if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], F.vendor, ARGV[2], F.reference, ARGV[3]) end
+  local receipt_ref = ''
+  if ARGV[9] == '1' then receipt_ref = ARGV[2] .. ' ' .. ARGV[12] end
+  redis.call('HSET', KEYS[1], F.receipt_ref, receipt_ref)
   done = 1
   if tonumber(ARGV[1]) >= tonumber(f[3]) then
     not_due(KEYS[4], ARGV[6])
