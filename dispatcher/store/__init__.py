@@ -7,10 +7,10 @@ from dispatcher.store.otp_store import OtpStore
 from dispatcher.store.producer import Resent
 from dispatcher.store.receipts import EARLY_RECEIPT_TTL, ReceiptAnswer, ReceiptKind
 from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
-from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind
+from dispatcher.store.runs import MAX_CRASHES, MAX_VENDOR_CODES, Claim, ClaimKind
 from dispatcher.store.scripts import record_script
 from dispatcher.store.sweeps import Lost
-from dispatcher.store.verification import Conversion, Verdict, VerifyTicket
+from dispatcher.store.verification import Conversion, VendorCheck, Verdict, VerifyTicket
 from dispatcher.store.workflows import Overdue, StepAnswer, StepKind
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "FIRST_JOB",
     "MAX_CRASHES",
     "MAX_REDIS_CONNECTIONS",
+    "MAX_VENDOR_CODES",
     "Claim",
     "ClaimKind",
     "Conversion",
@@ -32,6 +33,7 @@ __all__ = [
     "Resent",
     "StepAnswer",
     "StepKind",
+    "VendorCheck",
     "Verdict",
     "VerifyTicket",
     "connect",
