@@ -137,7 +137,7 @@ async def receipt(request: web.Request) -> web.Response:
     if answer.kind is ReceiptKind.RECORDED and parsed.outcome is not ReceiptOutcome.NONE:
         ROUTE_RECEIPTS.labels(vendor, answer.channel, answer.country, parsed.outcome.value).inc()
         if answer.latency_ms:
-            RECEIPT_LATENCY.labels(vendor).observe(answer.latency_ms / 1000)
+            RECEIPT_LATENCY.labels(vendor, answer.channel).observe(answer.latency_ms / 1000)
     fields = {"otp_id": answer.otp_id or None, "vendor": vendor, "outcome": parsed.outcome.value}
     log.info(
         "otp %s attempt %d: receipt %s (%s) from %s: %s",

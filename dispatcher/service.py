@@ -1,9 +1,9 @@
 """The four OTP operations, shared by the HTTP API and the Python client.
 
 send → record in Redis → queue a job carrying only the otp_id; resend → count it → queue again;
-verify → reserve an attempt atomically → check the code (locally against its keyed hash, or with the
-vendor that generated and delivered it, one vendor call per OTP and code however many ask at once) →
-settle atomically; report → state and attempt log.
+verify → reserve an attempt atomically → check the code (locally against its keyed hashes, else with each
+vendor that generated and delivered a code for the OTP, newest first, until one approves; one check per OTP
+and code however many ask at once) → settle atomically; report → state and attempt log.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from dispatcher.schemas import (
 from dispatcher.sealing import Sealer
 from dispatcher.store import (
     FIRST_JOB,
+    MAX_VENDOR_CODES,
     Conversion,
     NewOtp,
     OtpStore,
@@ -50,6 +51,7 @@ from dispatcher.store import (
     Replicas,
     RouteStats,
     StepKind,
+    VendorCheck,
     VerifyTicket,
     connect_to,
 )
@@ -215,7 +217,7 @@ class OtpService:
         leads it, the others ask the store again until it settles, ``CHECK_POLL_FIRST`` to ``_LAST`` apart)."""
         otp_id, code = request.otp_id, codes.normalise(request.otp_code)
         digest = codes.digest(self._code_key, otp_id, code)
-        deadline, pause = time.monotonic() + self._check_ttl, CHECK_POLL_FIRST
+        deadline, pause = time.monotonic() + self._check_ttl * MAX_VENDOR_CODES, CHECK_POLL_FIRST
         while True:
             ticket = await self._store.verify(otp_id, digest, time.time(), self._check_ttl)
             if ticket.decided is not None:
@@ -230,12 +232,21 @@ class OtpService:
             pause = min(pause * 2, CHECK_POLL_LAST)
 
     async def _vendor_verify(self, otp_id: str, digest: str, ticket: VerifyTicket, code: str) -> VerifyStatus:
-        try:
-            approved = await self._vendor_check(ticket.vendor, ticket.reference, code)
-        except DispatcherError:
+        """Ask the ticket's vendors in turn, newest first, until one approves the code; when none does and one
+        could not say, the attempt is given back and the caller told to try again."""
+        approved_by: VendorCheck | None = None
+        unanswered: VendorCheckUnavailable | None = None
+        for check in ticket.checks:
+            try:
+                if await self._vendor_check(check.vendor, check.reference, code):
+                    approved_by = check
+                    break
+            except VendorCheckUnavailable as exc:
+                unanswered = unanswered or exc
+        if approved_by is None and unanswered is not None:
             await self._store.refund_verify(otp_id, digest, ticket)
-            raise
-        settled = await self._store.settle_vendor_verify(otp_id, digest, ticket, approved, time.time())
+            raise unanswered
+        settled = await self._store.settle_vendor_verify(otp_id, digest, ticket, approved_by, time.time())
         await self._replicas.confirm()
         _count(settled.conversion)
         return settled.status

@@ -11,6 +11,15 @@ reports ("Receiving DLR": a form-encoded POST of ``request_id``, ``msg_id``, ``r
 ``status``). Assumed: ``request_id`` is the ``otp_id`` (what the send answered, as ``request_id`` is in the
 Messages API), ``msg_id`` a new id for each message sent, ``status`` ``delivered`` or ``undelivered`` (one
 version of that page spells it ``un_delivered``: a fault can ask for either).
+
+Delivery status (``GET /report/v1/message-log/{request_id}``, D7's Messages "Get Status"): each message sent for
+an OTP is listed with its ``status``: ``sent`` ("sent to telecom and is awaiting acknowledgement") until the
+handset's outcome is known, when its receipt goes out: ``delivered``, or ``un_delivered`` (the message log's
+spelling; a fault's ``undelivered_status`` replaces it). A message silently dropped, or one whose delivery report
+never came (``no_receipt_rate``), stays ``sent``: D7 has heard nothing either. A lost postback (our callback
+unreachable) does not change it: D7 knows. Assumed, as for the postbacks: the Verify ``otp_id`` is the message
+log's ``request_id``. D7 Verify's own "Get Status" (``/verify/v1/report/{otp_id}``) documents only the
+verification status (``OPEN``), nothing of delivery.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import secrets
 import string
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
@@ -33,6 +42,9 @@ from sandbox.faults import with_faults
 from sandbox.state import Message, Url
 
 MAX_WRONG_CODES = 5
+SENT_STATUS = "sent"
+LOG_FAILURE_STATUS = "un_delivered"
+"""A failed message's ``status`` in the message log (its documented spelling), unless a fault names another."""
 FAILURE_STATUSES = ("undelivered", "un_delivered")
 """The ``status`` of an undelivered receipt: the first unless a fault asks for the other."""
 TEMPLATE_TEXT = "Your code is {}"
@@ -112,6 +124,8 @@ class SandboxOtp:
     resend_count: int = 0
     wrong: int = 0
     verified: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """Each message sent (send, then each resend), as the message log lists it."""
 
     def status(self, now: float) -> str:
         if self.verified:
@@ -132,10 +146,14 @@ def _generate(length: int, otp_type: str) -> str:
 
 
 def _reporter(otp: SandboxOtp) -> Reporter:
-    """The receipt of one message sent for ``otp``: D7's delivery report, to its success or failure URL."""
+    """The receipt of one message sent for ``otp``: D7's delivery report, to its success or failure URL; the
+    message is listed in the message log as ``sent`` until then."""
     msg_id = str(uuid.uuid4())
+    logged = {"msg_id": msg_id, "recipient": otp.recipient, "status": SENT_STATUS, "number_of_sms": 1}
+    otp.messages.append(logged)
 
     def report(delivered: bool, failure: str | None) -> Receipt | None:
+        logged["status"] = "delivered" if delivered else failure or LOG_FAILURE_STATUS
         url = otp.success_url if delivered else otp.failure_url
         if url is None:
             return None
@@ -164,7 +182,7 @@ def error_response(status: int) -> web.Response:
 
 @web.middleware
 async def d7_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/verify/"):
+    if not request.path.startswith(("/verify/", "/report/")):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), request.app[TOKEN].encode()):
@@ -277,6 +295,23 @@ async def report(request: web.Request) -> web.Response:
             "expiry": max(0, int(otp.expires_at - now)),
             "resend_count": otp.resend_count,
             "created_at": otp.created_at,
+        }
+    )
+
+
+@routes.get("/report/v1/message-log/{request_id}")
+@with_faults("d7", "message-log", error_response)
+async def message_log(request: web.Request) -> web.Response:
+    """D7's delivery status of the messages sent for one OTP (its ``otp_id`` as the ``request_id``)."""
+    otp = _otp(request, request.match_info["request_id"])
+    if otp is None:
+        return web.json_response({"detail": NOT_FOUND}, status=404)
+    return web.json_response(
+        {
+            "request_id": otp.otp_id,
+            "total_recipients": 1,
+            "channel": otp.channel.lower(),
+            "messages": [dict(message) for message in otp.messages],
         }
     )
 

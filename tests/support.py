@@ -204,6 +204,22 @@ def random_number() -> str:
     return "+3361" + "".join(secrets.choice("0123456789") for _ in range(7))
 
 
+def number(prefix: str, digits: int = 6) -> str:
+    """A fresh number of ``prefix`` and ``digits`` random digits (the caller picks a range libphonenumber accepts:
+    ``+33622`` and 6 digits, ``+9198`` and 8)."""
+    return prefix + "".join(secrets.choice("0123456789") for _ in range(digits))
+
+
+async def delivered_to_phone(api: Api, recipient: str, within: float) -> dict[str, Any]:
+    """The latest message the phone received, once it has one."""
+
+    async def arrived() -> dict[str, Any] | None:
+        messages = await api.messages(recipient)
+        return messages[-1] if messages else None
+
+    return dict(await wait_for(arrived, within))
+
+
 async def wait_for(probe: Callable[[], Any], within: float = WAIT_TIMEOUT) -> Any:
     """Poll ``probe`` until it returns something other than None, or fail after ``within`` seconds."""
     deadline = time.monotonic() + within

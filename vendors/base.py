@@ -104,6 +104,9 @@ class Provider(ABC):
     receipts: ClassVar[bool] = False
     """True when the vendor calls our callback route with delivery receipts (``parse_receipt`` reads them);
     the attempts of a vendor without receipts are judged by the deadline alone."""
+    polls: ClassVar[bool] = False
+    """True when the vendor documents a status endpoint for a message (``poll`` reads it): at a workflow step's
+    deadline, an attempt still without a receipt is polled once before the next step goes out."""
 
     def __init__(
         self, settings: ProviderSettings, session: aiohttp.ClientSession, callback_url: str | None = None
@@ -114,7 +117,6 @@ class Provider(ABC):
         self.name = settings.name
         self.session = session
         self.base_url = str(settings.base_url).rstrip("/")
-        self.timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
     def cannot_honour(self, spec: OtpSpec) -> str | None:
         """Why this vendor cannot send ``spec`` exactly as asked (channel, code type and length, message), or
@@ -151,17 +153,27 @@ class Provider(ABC):
         """Ask the vendor whether ``code`` is right; only for vendors that generate codes."""
         raise NotImplementedError(f"{self.name} does not check codes")
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        """One HTTP request to the vendor: its status and JSON body (None when the body is not JSON).
+    async def poll(self, reference: str, within: float) -> Receipt | None:
+        """What the vendor's status endpoint says of the message its receipts name ``reference`` (None: it does
+        not know it), within ``within`` seconds; only for vendors that ``poll``. A ``ProviderError`` if it
+        cannot say."""
+        raise NotImplementedError(f"{self.name} documents no status endpoint")
+
+    async def call(self, method: str, path: str, *, within: float | None = None, **kwargs: Any) -> tuple[int, Any]:
+        """One HTTP request to the vendor: its status and JSON body (None when the body is not JSON); ``within``
+        (seconds) shortens the vendor's timeout.
 
         Transport failures are mapped here, once for every adapter, by ``transport_failure``.
         """
+        limit = self.settings.timeout if within is None else min(within, self.settings.timeout)
         try:
-            async with self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs) as response:
+            async with self.session.request(
+                method, self.base_url + path, timeout=aiohttp.ClientTimeout(total=limit), **kwargs
+            ) as response:
                 raw = await response.read()
                 status = response.status
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_failure(exc, self.name, self.settings.timeout) from exc
+            raise transport_failure(exc, self.name, limit) from exc
         try:
             body = json.loads(raw) if raw else None
         except (ValueError, UnicodeDecodeError):

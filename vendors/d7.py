@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from vendors.base import ALL_TYPES, Capabilities, Provider
 from vendors.errors import ProviderError, Rejected, TemporaryError, VendorUnavailable
@@ -32,11 +32,13 @@ from vendors.spec import OtpSpec
 SEND_PATH = "/verify/v1/otp/send-otp"
 RESEND_PATH = "/verify/v1/otp/resend-otp"
 VERIFY_PATH = "/verify/v1/otp/verify-otp"
+STATUS_PATH = "/report/v1/message-log/{}"
 SUCCESS_EVENT = "success"
 FAILURE_EVENT = "failure"
 REFERENCE_FIELDS = ("request_id", "otp_id")
 """Where D7's postback names the OTP: ``request_id`` in its delivery reports, ``otp_id`` in Verify's answers."""
 REASON_FIELDS = ("status", "reason", "message")
+DELIVERED_STATUS = "delivered"
 INTERMEDIATE = frozenset({"sent", "scheduled", "accepted"})
 """Delivery-report statuses that are not the handset's outcome (no evidence: the receipt stays NONE)."""
 
@@ -51,6 +53,7 @@ class D7Provider(Provider):
         templates=True,
     )
     receipts: ClassVar[bool] = True
+    polls: ClassVar[bool] = True
 
     async def send(self, spec: OtpSpec, *, otp_id: str, expiry: int, code: str | None = None) -> str:
         body: dict[str, Any] = {
@@ -92,6 +95,20 @@ class D7Provider(Provider):
             return False
         raise failure
 
+    async def poll(self, reference: str, within: float) -> Receipt | None:
+        """The delivery status of the latest message sent for the OTP ``reference`` (D7's message log)."""
+        path = STATUS_PATH.format(quote(reference, safe=""))
+        status, body = await self.call("GET", path, within=within, headers=self._headers())
+        if status == 404:
+            return None
+        if status != 200:
+            raise _failure(status, body)
+        messages = body.get("messages") if isinstance(body, dict) else None
+        latest = messages[-1] if isinstance(messages, list) and messages else None
+        if not isinstance(latest, dict) or not isinstance(latest.get("status"), str):
+            raise TemporaryError("BAD_RESPONSE", "D7's message log lists no message with a status")
+        return _receipt(reference, clip(latest["status"]).lower(), delivered=None)
+
     @classmethod
     def parse_receipt(cls, body: bytes, content_type: str, query: Mapping[str, str]) -> Receipt:
         """D7's call to the ``success_url`` or ``failure_url`` we gave it (the event is in our URL's query), as
@@ -113,12 +130,10 @@ class D7Provider(Provider):
         if not reference or len(reference) > MAX_REFERENCE:
             raise BadReceipt("no otp_id or request_id")
         status = clip(data.get("status") or "").lower()
-        if status in INTERMEDIATE:
-            return Receipt(reference, ReceiptOutcome.NONE, status)
-        if event == SUCCESS_EVENT:
-            return Receipt(reference, ReceiptOutcome.DELIVERED, status or "success_url")
-        reason = status or next((clip(data[field]) for field in REASON_FIELDS if data.get(field)), "failure_url")
-        return Receipt(reference, ReceiptOutcome.UNDELIVERED, status or "failure_url", reason)
+        if event == SUCCESS_EVENT or status:
+            return _receipt(reference, status or "success_url", delivered=event == SUCCESS_EVENT)
+        reason = next((clip(data[field]) for field in REASON_FIELDS if data.get(field)), "failure_url")
+        return Receipt(reference, ReceiptOutcome.UNDELIVERED, "failure_url", reason)
 
     async def _otp_id(self, path: str, body: dict[str, Any]) -> str:
         status, answer = await self.call("POST", path, json=body, headers=self._headers())
@@ -128,6 +143,16 @@ class D7Provider(Provider):
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.api_token.get_secret_value()}"}
+
+
+def _receipt(reference: str, status: str, *, delivered: bool | None) -> Receipt:
+    """What D7's word for a message says (``delivered``: which postback URL D7 called, None when polled):
+    nothing for an intermediate status, delivered for ``delivered`` (or the success URL), else a failure."""
+    if status in INTERMEDIATE:
+        return Receipt(reference, ReceiptOutcome.NONE, status)
+    if delivered or (delivered is None and status == DELIVERED_STATUS):
+        return Receipt(reference, ReceiptOutcome.DELIVERED, status)
+    return Receipt(reference, ReceiptOutcome.UNDELIVERED, status, status)
 
 
 def _failure(status: int, body: Any) -> ProviderError:

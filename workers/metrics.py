@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from config.metrics import process_registry
+from dispatcher.metrics import receipt_latency
 
 REGISTRY = process_registry()
 SCRAPE_TIMEOUT = 1.0
@@ -45,6 +46,14 @@ STEP_ADVANCES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+RECEIPT_POLLS = Counter(
+    "otp_receipt_polls",
+    "Vendor status endpoints polled at a step's deadline (no receipt by then), by vendor and what the poll said "
+    "(DELIVERED, UNDELIVERED, NONE: no evidence, ERROR: no answer)",
+    ["vendor", "receipt"],
+    registry=REGISTRY,
+)
+RECEIPT_LATENCY = receipt_latency(REGISTRY)
 FAILOVERS = Counter("otp_failovers", "Sends that left a vendor for the next one", ["vendor"], registry=REGISTRY)
 ROUTE_SENDS = Counter(
     "otp_route_sends",

@@ -28,6 +28,7 @@ from dispatcher.store import OtpStore, connect_to
 from vendors import Provider, build_providers
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer
+from workers.polling import Deadlines
 from workers.postbacks import Postbacks
 from workers.sweeper import QueueDeadlines, QueuePostback, QueueSends, SendBacklog, Sweeper
 
@@ -54,6 +55,7 @@ class Runtime:
         self.providers: dict[str, Provider] = self.run(self._open_providers(), timeout=10)
         self.deliverer = Deliverer(settings, self.store, self.breakers, self.providers)
         self.postbacks = Postbacks(settings, self.store, self._session)
+        self.deadlines = Deadlines(self.store, self.providers)
         self._background: list[concurrent.futures.Future[None]] = []
 
     def run(self, coroutine: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:

@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 from config import Settings
 from dispatcher.constants import DEADLINE_TASK, POSTBACK_QUEUE, POSTBACK_TASK, SEND_QUEUE, SEND_TASK
 from dispatcher.jobs import queue_lengths, send_args
-from dispatcher.schemas import DeadlineJob, PostbackEvent, SendJob, StepEnd
+from dispatcher.schemas import DeadlineJob, PostbackEvent, SendJob
 from dispatcher.store import Lost, Overdue, StepKind
 from workers.delivery import Finished, RetryLater
 from workers.metrics import FINISHED, STEP_ADVANCES
@@ -231,20 +231,18 @@ def register_tasks(app: Celery, settings: Settings, jobs: Jobs) -> None:
     @app.task(name=DEADLINE_TASK, ignore_result=True, queue=SEND_QUEUE)
     def step_deadline(otp_id: str, step: int, send_seq: int) -> None:
         """A workflow step's deadline: unless a delivered receipt, a verify, a newer step or a resend came first
-        (checked with the step's state in one Redis script), the next step goes out as a new send job. Early
+        (checked with the step's state in one Redis script), the next step goes out as a new send job; an attempt
+        with no receipt by then is polled first where its vendor has a status endpoint (``workers/polling.py``). Early
         (a hop of a long deadline), it schedules itself again. Safe to run twice: the second finds a newer step."""
         runtime = current_runtime(settings)
         workflow = settings.workflow(runtime.run(runtime.store.workflow_of(otp_id)) or "")
-        answer = runtime.run(
-            runtime.store.end_step(otp_id, StepEnd.DEADLINE, workflow.last_step, time.time(), send_seq=send_seq)
-        )
+        job = DeadlineJob(otp_id, step, send_seq)
+        reason, answer = runtime.run(runtime.deadlines.end_step(job, workflow.last_step))
         if answer.kind is StepKind.WAIT:
-            jobs.schedule_deadline(DeadlineJob(otp_id, step, send_seq), answer.deadline_at, answer.expires_at)
+            jobs.schedule_deadline(job, answer.deadline_at, answer.expires_at)
         elif answer.kind is StepKind.ADVANCED:
-            STEP_ADVANCES.labels(StepEnd.DEADLINE.value).inc()
-            log.info(
-                "otp %s: step %d had no delivered receipt by its deadline; step %d goes out", otp_id, step, answer.step
-            )
+            STEP_ADVANCES.labels(reason.value).inc()
+            log.info("otp %s: step %d ended (%s); step %d goes out", otp_id, step, reason.value, answer.step)
             jobs.schedule(SendJob(otp_id, answer.job_seq), 0, answer.expires_at)
 
     @app.task(name=POSTBACK_TASK, ignore_result=True, queue=POSTBACK_QUEUE)

@@ -7,11 +7,11 @@ from dispatcher.store.otp_store import OtpStore
 from dispatcher.store.producer import Resent
 from dispatcher.store.receipts import EARLY_RECEIPT_TTL, ReceiptAnswer, ReceiptKind
 from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
-from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind, Marked
+from dispatcher.store.runs import MAX_CRASHES, MAX_VENDOR_CODES, Claim, ClaimKind, Marked
 from dispatcher.store.scripts import record_script
 from dispatcher.store.stats import Route, RouteStats
 from dispatcher.store.sweeps import Lost
-from dispatcher.store.verification import Conversion, Verdict, VerifyTicket
+from dispatcher.store.verification import Conversion, VendorCheck, Verdict, VerifyTicket
 from dispatcher.store.workflows import Overdue, StepAnswer, StepKind
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "FIRST_JOB",
     "MAX_CRASHES",
     "MAX_REDIS_CONNECTIONS",
+    "MAX_VENDOR_CODES",
     "Claim",
     "ClaimKind",
     "Conversion",
@@ -36,6 +37,7 @@ __all__ = [
     "RouteStats",
     "StepAnswer",
     "StepKind",
+    "VendorCheck",
     "Verdict",
     "VerifyTicket",
     "connect",

@@ -50,7 +50,7 @@ class ReceiptAnswer:
     """From the vendor accepting the message to its (first) receipt."""
     channel: str = ""
     country: str = ""
-    """For a receipt with evidence just recorded: its attempt's channel and country as stats count them."""
+    """The attempt's channel (the workflow step's, else send-otp's) and country, as stats count them."""
 
     @property
     def first(self) -> bool:

@@ -72,8 +72,12 @@ class Field(StrEnum):
     VENDOR_TRIES = auto()
     DELIVERED_BY = auto()
     VENDOR = auto()
-    """The latest vendor that delivered a code it checks itself, and its reference for it."""
+    """The latest vendor that delivered a code it checks itself, and its reference for it (what a resend at that
+    vendor names)."""
     REFERENCE = auto()
+    VENDOR_CODES = auto()
+    """Every vendor that delivered a code it checks itself, with its reference for it, newest first (JSON
+    ``[[vendor, reference], ...]``, at most ``MAX_VENDOR_CODES``): the vendors a code is checked with."""
     CODE_HASHES = auto()
     """The keyed hash of each code the dispatcher generated, newest first (comma-separated), each tagged with the
     attempt that carries it: ``<hash>@<send>@<vendor>`` (an untagged hash, from an older record, credits nobody)."""
@@ -85,8 +89,9 @@ class Field(StrEnum):
     """The channel send-otp asked for (an attempt outside a workflow names none)."""
     FAILURE = auto()
     WRONG_CODES = auto()
-    """Codes the vendor judged wrong, each a hash of the reference and the code's keyed hash (comma-separated;
-    at most one per attempt spent), so the same wrong code again fails without another attempt or vendor call."""
+    """Codes a vendor judged wrong, each a hash of its reference and the code's keyed hash (comma-separated; one
+    per vendor asked, for one attempt spent), so the same wrong code again fails without another attempt or
+    vendor call."""
     QUEUED_AT = auto()
     """When the newest job of the OTP was queued (or is due, for a retry): the sweeper's backlog rule."""
     POSTBACKS = auto()
@@ -104,6 +109,9 @@ class Field(StrEnum):
     """The latest send a delivered receipt confirmed (0: none)."""
     STEP_LOG = auto()
     """How each step before the current one ended: ``<send>/<step>/<reason>``, comma-separated."""
+    RECEIPT_REF = auto()
+    """The vendor that delivered the latest send and its name for the message in its receipts (``<vendor>
+    <reference>``; empty: that vendor sends no receipts): what a step's deadline polls."""
 
 
 @dataclass(frozen=True, slots=True)

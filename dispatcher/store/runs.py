@@ -37,6 +37,9 @@ from dispatcher.store.scripts import load
 
 MAX_CODES = 5
 """Codes of one OTP kept verifiable at once (each send or uncertain retry may have reached the phone)."""
+MAX_VENDOR_CODES = 5
+"""Vendors (with their references) a code is checked with at most: the newest vendor-generated codes of an OTP, one
+per workflow step at most (``config.workflows.MAX_STEPS``), stay valid."""
 MAX_CRASHES = 3
 """Runs of one OTP that may die mid-way (worker killed, out of memory) before it is failed for good."""
 
@@ -176,8 +179,8 @@ class RunOperations(Connected):
         """Log the successful ``attempt`` and, in the same step, record its vendor as having delivered
         this send (unless a later send was delivered first). With ``lease``, the run ends here.
 
-        ``reference`` is given only by vendors that check their own codes: the latest such vendor is
-        the one verification is forwarded to. ``receipt_reference``, the vendor's name for the message in its
+        ``reference`` is given only by vendors that check their own codes: verification asks each such vendor,
+        the latest first (``MAX_VENDOR_CODES`` of them). ``receipt_reference``, the vendor's name for the message in its
         receipts, is mapped to this attempt in the same step (and a receipt that came first is taken).
         """
         rx_ref = receipt_reference or ""
@@ -206,6 +209,8 @@ class RunOperations(Connected):
             1 if rx_ref else 0,
             deadline_at,
             self._due_grace,
+            rx_ref,
+            MAX_VENDOR_CODES,
         ]
         async with redis_errors():
             done, early_receipt = await self._mark_delivered(keys=keys, args=args)

@@ -1,24 +1,28 @@
 """Verification against OTP records: one code evaluated atomically, within the OTP's attempt budget.
 
-A code the dispatcher generated is checked here, against the keyed hashes the record keeps (compared in
-constant time inside ``lua/verify.lua``); a code a vendor generated is checked by that vendor, between
-a reserved attempt (``verify``) and its outcome (``settle_vendor_verify`` or ``refund_verify``).
+A code the dispatcher generated is checked here first, against the keyed hashes the record keeps (compared in
+constant time inside ``lua/verify.lua``); a code a vendor generated is checked by the vendors that sent codes they
+check themselves (every step of a workflow that went to one: each of its codes stays valid), the newest first, until
+one approves, between one reserved attempt (``verify``) and its outcome (``settle_vendor_verify`` or
+``refund_verify``): however many vendors are asked, a wrong code costs one attempt.
 
 A vendor check is single flight per OTP and code: the call that reserves the attempt leads it (a key,
-``check_key``, marks it in flight for a little longer than the vendor may take); a concurrent call with the
-same code reserves nothing and is told to wait, then asks again until the leader has settled (the OTP is
-verified, or the code was judged wrong), given up (refunded: the next caller leads) or vanished (the key
-expired: likewise). A code the vendor judged wrong is remembered for the OTP and the vendor's reference, so
+``check_key``, marks it in flight for a little longer than the vendors asked may take, one after the other); a
+concurrent call with the same code reserves nothing and is told to wait, then asks again until the leader has
+settled (the OTP is verified, or the code was judged wrong), given up (refunded: the next caller leads) or vanished
+(the key expired: likewise). A code the vendors judged wrong is remembered for the OTP and each vendor's reference, so
 it fails again without costing an attempt or a vendor call: the budget counts distinct wrong codes.
 
 An approved code credits one attempt with the conversion, in the same step: for a code the dispatcher generated,
 the attempt that carried it (each code's hash is stored tagged with its send and vendor, ``<hash>@<send>@<vendor>``);
-for a code a vendor generated, the latest attempt that vendor accepted. The record keeps its index in the attempt
-log (``converted_by``) and the answer carries it, with the labels metrics count it under (``Conversion``).
+for a code a vendor generated, the latest attempt the vendor that approved it accepted. The record keeps its index in
+the attempt log (``converted_by``) and the answer carries it, with the labels metrics count it under
+(``Conversion``).
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 
@@ -53,21 +57,28 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class VendorCheck:
+    """A vendor that sent a code it checks, and its reference for that code."""
+
+    vendor: str
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyTicket:
-    """A decided status; or the vendor to ask (an attempt is reserved and ``check`` names this call's lead of
-    the vendor check); or neither (``waiting``): another call is asking the vendor about this code."""
+    """A decided status; or the vendors to ask, newest first (an attempt is reserved and ``check`` names this
+    call's lead of the vendor check); or neither (``waiting``): another call is asking the vendors about this code."""
 
     decided: VerifyStatus | None
-    vendor: str = ""
-    reference: str = ""
+    checks: tuple[VendorCheck, ...] = ()
     check: str = ""
     conversion: Conversion | None = None
     """With APPROVED: what the conversion is credited to."""
 
     @property
     def waiting(self) -> bool:
-        """True while another call checks the same code with the vendor: ask again shortly."""
-        return self.decided is None and not self.vendor
+        """True while another call checks the same code with the vendors: ask again shortly."""
+        return self.decided is None and not self.checks
 
 
 WAIT = VerifyTicket(decided=None)
@@ -88,11 +99,12 @@ class VerificationOperations(Connected):
         """Evaluate one code, atomically and within the OTP's attempt budget.
 
         The digest is compared in constant time with the keyed hash of every code the dispatcher
-        generated for this OTP. If none matches and the latest delivery was by a vendor that checks
-        its own codes: a code that vendor already judged wrong fails at no cost; one being checked by
-        another call waits (``WAIT``); otherwise one attempt is reserved, the check marked in flight for
-        ``check_ttl`` seconds, and the vendor's reference returned: the caller asks the vendor, then calls
-        ``settle_vendor_verify`` (or ``refund_verify``) with the ticket. An unknown id fails like a wrong code.
+        generated for this OTP. If none matches and vendors that check their own codes delivered some: a code
+        each of them already judged wrong fails at no cost; one being checked by another call waits (``WAIT``);
+        otherwise one attempt is reserved, the check marked in flight for ``check_ttl`` seconds per vendor to
+        ask, and those vendors returned, newest first: the caller asks them in turn until one approves, then
+        calls ``settle_vendor_verify`` (or ``refund_verify``) with the ticket. An unknown id fails like a wrong
+        code.
         """
         lead = secrets.token_hex(8)
         async with redis_errors():
@@ -101,22 +113,26 @@ class VerificationOperations(Connected):
                 args=[now, code_digest, lead, max(1, int(check_ttl * 1000))],
             )
         if answer[0] == "VENDOR":
-            return VerifyTicket(decided=None, vendor=answer[1], reference=answer[2], check=lead)
+            checks = tuple(VendorCheck(str(vendor), str(reference)) for vendor, reference in json.loads(answer[1]))
+            return VerifyTicket(decided=None, checks=checks, check=lead)
         if answer[0] == "WAIT":
             return WAIT
         verdict = _verdict(answer)
         return VerifyTicket(decided=verdict.status, conversion=verdict.conversion)
 
     async def settle_vendor_verify(
-        self, otp_id: str, code_digest: str, ticket: VerifyTicket, approved: bool, now: float
+        self, otp_id: str, code_digest: str, ticket: VerifyTicket, approved_by: VendorCheck | None, now: float
     ) -> Verdict:
-        """Record the vendor's answer to the check ``ticket`` leads: of all concurrent approved codes exactly
-        one is APPROVED (crediting the latest attempt the ticket's vendor accepted); a refused code is remembered
-        as wrong (for the ticket's reference)."""
+        """Record the vendors' answer to the check ``ticket`` leads: ``approved_by``, the vendor that approved the
+        code, or None when every vendor of the ticket refused it. Of all concurrent approved codes exactly one is
+        APPROVED (crediting the latest attempt the approving vendor accepted); a refused code is remembered as
+        wrong for each reference of the ticket."""
+        references = json.dumps([check.reference for check in ticket.checks])
+        vendor = approved_by.vendor if approved_by else ""
         async with redis_errors():
             answer = await self._verify_settle(
                 keys=[record_key(otp_id), check_key(otp_id, code_digest), attempts_key(otp_id)],
-                args=[int(approved), now, ticket.check, ticket.reference, code_digest, ticket.vendor],
+                args=[int(approved_by is not None), now, ticket.check, references, code_digest, vendor],
             )
         return _verdict(answer)
 

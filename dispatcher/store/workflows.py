@@ -104,6 +104,21 @@ class WorkflowOperations(Connected):
             return StepAnswer(kind, deadline_at=float(answer[1]), expires_at=float(answer[2]))
         return StepAnswer(kind)
 
+    async def awaited_receipt(self, otp_id: str, send_seq: int, now: float) -> tuple[str, str] | None:
+        """The vendor and receipt reference of send ``send_seq``'s accepted attempt, when that send is the OTP's
+        current one, open, its step's deadline has passed and no delivered receipt confirmed it: what a deadline
+        may poll the vendor about before acting (``end_step`` decides, atomically, whatever this read saw)."""
+        fields = (Field.STATUS, Field.SEND_SEQ, Field.DELIVERED_SEQ, Field.STEP_DEADLINE, Field.STEP_DELIVERED)
+        async with redis_errors():
+            values = await self._redis.hmget(record_key(otp_id), [*fields, Field.RECEIPT_REF])
+        status, current, delivered, deadline, confirmed, receipt_ref = (str(value or "") for value in values)
+        if status != "OPEN" or not receipt_ref or not (int(current or 0) == int(delivered or 0) == send_seq):
+            return None
+        if not 0 < float(deadline or 0) <= now or int(confirmed or 0) == send_seq:
+            return None
+        vendor, _, reference = receipt_ref.partition(" ")
+        return vendor, reference
+
     async def workflow_of(self, otp_id: str) -> str | None:
         """The name of the workflow the OTP follows (empty: none configured), or None once it is gone."""
         async with redis_errors():

@@ -188,7 +188,7 @@ async def test_a_receipt_for_an_otp_already_gone_answers_ok(
     assert not broker.exists(receipts_key(otp_id))
 
 
-async def test_receipts_are_counted_by_vendor_and_outcome(
+async def test_receipts_are_counted_by_vendor_and_outcome_and_their_latency_by_vendor_and_channel(
     receiving: LocalApi, store: OtpStore, local_settings: Settings
 ) -> None:
     await accepted(receiving, store, "octopush", "sms_i9")
@@ -198,7 +198,7 @@ async def test_receipts_are_counted_by_vendor_and_outcome(
     async with receiving.session.get(receiving.url + "/metrics") as response:
         metrics = await response.text()
     assert 'otp_receipts_total{kind="RECORDED",receipt="UNDELIVERED",vendor="octopush"}' in metrics
-    assert 'otp_receipt_latency_seconds_count{vendor="octopush"}' in metrics
+    assert 'otp_receipt_latency_seconds_count{channel="SMS",vendor="octopush"}' in metrics
 
 
 async def test_a_first_receipt_with_evidence_is_counted_once_under_its_attempts_route(

@@ -1,16 +1,16 @@
 """Workflows whole-stack: the sandbox's delivery faults make a step's message vanish or come back undelivered,
 and the next step's vendor (another vendor, another channel) delivers a code that verifies.
 
-A stack of its own (its own Redis, sandbox, API and worker), configured with two workflows: ``default`` (D7 on
-send-otp's channel, a 3 s deadline, then Octopush by SMS) for ``FAST`` numbers, and ``slow`` (the same with a
-30 s deadline) for ``SLOW`` numbers, on which only a receipt can fail over within the test's time, and ``voice``
-(D7, a 3 s deadline, then a call through the country route) for ``VOICE`` numbers.
+A stack of its own (its own Redis, sandbox, API and worker), configured with workflows: ``default`` (D7 on
+send-otp's channel, a 3 s deadline, then Octopush by SMS) for ``FAST`` numbers and Indian mobiles (``INDIA``,
+whose country route is Message Central alone), ``slow`` (the same with a 30 s deadline) for ``SLOW`` numbers, on
+which only a receipt can fail over within the test's time, and ``voice`` (D7, a 3 s deadline, then a call through
+the country route) for ``VOICE`` numbers.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -20,12 +20,19 @@ import redis
 
 from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.constants import DEADLINES_KEY
-from tests.support import Api, Stack, quiet_api, running_stack, wait_for
+from tests.support import Api, Stack, delivered_to_phone, number, quiet_api, running_stack, wait_for
 from vendors.receipts import callback_url
 
 FAST = "+33622"
 SLOW = "+33633"
 VOICE = "+33644"
+INDIA = "+9198"
+"""Indian mobiles (+91 98 and 8 digits: numbers libphonenumber accepts)."""
+INDIA_DIGITS = 8
+INDIA_OTPS = 50
+DROP_RATE = 0.4
+DROP_TOLERANCE = 0.2
+"""How far the share of the 50 OTPs D7 dropped may be from 40% (almost 3 standard deviations: 6.9 points)."""
 DEADLINE = 3.0
 SLOW_DEADLINE = 30.0
 MARGIN = 6.0
@@ -35,10 +42,6 @@ WORKFLOWS = {
     "slow": {"steps": [{"vendor": "d7", "deadline": SLOW_DEADLINE}, {"channel": "SMS", "vendor": "octopush"}]},
     "voice": {"steps": [{"vendor": "d7", "deadline": DEADLINE}, {"channel": "voice"}]},
 }
-
-
-def number(prefix: str) -> str:
-    return prefix + "".join(secrets.choice("0123456789") for _ in range(6))
 
 
 @pytest.fixture(scope="module")
@@ -68,16 +71,6 @@ async def api(stack: Stack) -> AsyncIterator[Api]:
     client.close()
 
 
-async def delivered_to_phone(api: Api, recipient: str, within: float) -> dict[str, Any]:
-    """The message the phone received, once it has one."""
-
-    async def arrived() -> dict[str, Any] | None:
-        messages = await api.messages(recipient)
-        return messages[-1] if messages else None
-
-    return dict(await wait_for(arrived, within))
-
-
 async def deadline_ran(api: Api, otp_id: str) -> bool | None:
     """True once the OTP's step deadline is no longer waited for (its deadline job ran)."""
     return True if api.redis.zscore(DEADLINES_KEY, otp_id) is None else None
@@ -86,6 +79,15 @@ async def deadline_ran(api: Api, otp_id: str) -> bool | None:
 async def deadline_set(api: Api, otp_id: str) -> bool | None:
     """True once the OTP's step deadline is waited for (its vendor's acceptance was recorded)."""
     return True if api.redis.zscore(DEADLINES_KEY, otp_id) is not None else None
+
+
+async def step_settled(api: Api, otp_id: str) -> dict[str, Any] | None:
+    """The report once the first step is settled: confirmed by a delivered receipt, or followed by a second step
+    a vendor took."""
+    report = await api.report(otp_id)
+    steps = report["workflow"]["steps"]
+    confirmed = steps[0]["receipt"] == "DELIVERED"
+    return report if confirmed or (len(steps) > 1 and steps[1]["vendor"] is not None) else None
 
 
 async def test_a_message_the_first_vendor_drops_silently_is_delivered_by_the_next_step_after_its_deadline(
@@ -188,3 +190,54 @@ async def test_a_message_the_first_vendor_drops_silently_is_read_out_by_an_octop
     assert report["workflow"]["channel_change"] is True
     step_1 = [(a["vendor"], a["error_code"]) for a in report["attempts"] if a["step"] == 1]
     assert step_1 == [("d7", "CANNOT_HONOUR"), ("octopush", None)]
+
+
+async def test_a_vendor_silent_for_40_percent_of_indian_numbers_loses_no_otp_to_the_deadline(api: Api) -> None:
+    # Given D7 accepts every message to +91 and silently drops 40% of them (no phone, no receipt, its status "sent")
+    await api.fault("d7", silent_drop_rate=DROP_RATE, prefix="+91")
+    recipients = [number(INDIA, INDIA_DIGITS) for _ in range(INDIA_OTPS)]
+
+    # When an OTP is sent to each of 50 Indian mobiles (the default workflow: D7, 3 s, then Octopush)
+    otp_ids = [await api.send(recipient=recipient) for recipient in recipients]
+
+    # Then every OTP reached its phone exactly once: by D7 (a delivered receipt, the workflow stopped) or, for each
+    # message D7 dropped, by Octopush after the deadline; every code verifies; D7 dropped about 40% of them
+    dropped = 0
+    for otp_id, recipient in zip(otp_ids, recipients, strict=True):
+        message = await delivered_to_phone(api, recipient, DEADLINE + MARGIN)
+        report = await wait_for(lambda otp_id=otp_id: step_settled(api, otp_id), MARGIN)
+        steps = [(step["vendor"], step["receipt"], step["outcome"]) for step in report["workflow"]["steps"]]
+        if message["vendor"] == "d7":
+            assert steps == [("d7", "DELIVERED", "DELIVERED")], report
+        else:
+            dropped += 1
+            assert message["vendor"] == "octopush"
+            assert steps[0] == ("d7", "NONE", "DEADLINE"), report
+            assert [step[0] for step in steps] == ["d7", "octopush"], report
+        assert [m["vendor"] for m in await api.messages(recipient)] == [message["vendor"]]
+        assert await api.verify(otp_id, message["code"]) == "APPROVED"
+    assert abs(dropped / INDIA_OTPS - DROP_RATE) <= DROP_TOLERANCE, dropped
+    assert (await api.calls())["octopush"]["generate"] == dropped
+
+
+async def test_the_first_steps_vendor_code_still_verifies_after_the_next_step_went_to_another_vendor(api: Api) -> None:
+    # Given D7 delivers its own code but its receipt never comes, so the deadline sends Octopush's own code too
+    await api.fault("d7", no_receipt_rate=1.0, prefix="+33")
+    recipient = number(FAST)
+    otp_id = await api.send(recipient=recipient)
+
+    async def both_delivered() -> list[dict[str, Any]] | None:
+        messages = await api.messages(recipient)
+        return messages if len(messages) == 2 else None
+
+    first, second = await wait_for(both_delivered, DEADLINE + MARGIN)
+    assert (first["vendor"], second["vendor"]) == ("d7", "octopush")
+
+    # When the user types the FIRST code, D7's
+    status = await api.verify(otp_id, first["code"])
+
+    # Then it is approved (checked with D7, after Octopush refused it), and the conversion is D7's attempt
+    assert status == "APPROVED"
+    report = await api.report(otp_id)
+    assert (report["converted_by"]["vendor"], report["converted_by"]["step"]) == ("d7", 0)
+    assert await api.verify(otp_id, second["code"]) == "ALREADY_VERIFIED"

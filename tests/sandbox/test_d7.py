@@ -1,8 +1,10 @@
 """The sandbox D7 Verify: D7's auth, bodies, code checks, errors and delivery reports."""
 
 import uuid
+from typing import Any
 
 from tests.sandbox.conftest import D7_AUTH, Receiver, Sandbox
+from tests.support import wait_for
 
 SEND, RESEND, VERIFY = "/verify/v1/otp/send-otp", "/verify/v1/otp/resend-otp", "/verify/v1/otp/verify-otp"
 
@@ -158,3 +160,36 @@ async def test_a_callback_url_that_is_not_http_gets_d7s_422(sandbox: Sandbox) ->
     body = {"recipient": "+33612345678", "content": "Code {}", "success_url": "ftp://example.com/x"}
 
     assert (await sandbox.request("POST", SEND, json=body, headers=D7_AUTH))[0] == 422
+
+
+async def test_the_message_log_lists_each_message_sent_until_its_outcome_then_its_status(sandbox: Sandbox) -> None:
+    # Given a message D7 will report undelivered in 300 ms
+    await sandbox.fault("d7", undelivered_rate=1.0, receipt_delay_ms=300)
+    status, answer = await sandbox.request(
+        "POST", SEND, json={"recipient": "+33612345678", "content": "Code {}"}, headers=D7_AUTH
+    )
+    assert status == 200, answer
+    log = f"/report/v1/message-log/{answer['otp_id']}"
+
+    # When D7's delivery status is asked at once, then after the outcome is known
+    before = (await sandbox.request("GET", log, headers=D7_AUTH))[1]
+
+    async def reported() -> dict[str, Any] | None:
+        body = (await sandbox.request("GET", log, headers=D7_AUTH))[1]
+        return dict(body) if body["messages"][0]["status"] != "sent" else None
+
+    after = await wait_for(reported, within=5.0)
+
+    # Then the message is "sent" (awaiting acknowledgement) until then, "un_delivered" after
+    assert (before["request_id"], before["messages"][0]["status"]) == (answer["otp_id"], "sent")
+    assert after["messages"][0]["status"] == "un_delivered"
+
+
+async def test_the_message_log_needs_d7s_token_and_answers_404_for_an_unknown_id(sandbox: Sandbox) -> None:
+    log = f"/report/v1/message-log/{uuid.uuid4()}"
+
+    unauthorised = await sandbox.request("GET", log)
+    unknown = await sandbox.request("GET", log, headers=D7_AUTH)
+
+    assert unauthorised[0] == 401
+    assert (unknown[0], unknown[1]["detail"]["code"]) == (404, "MESSAGE_LOG_NOT_EXISTS")

@@ -1,7 +1,8 @@
 -- KEYS: record, attempts, lease, due, postbacks due, the reference's receipt key, its early receipt key,
 -- receipts, deadlines. ARGV: send number, vendor, vendor reference, the attempt (JSON), lease token, otp_id,
 -- the time an owed postback is due by (if its job was lost), when the vendor accepted it, 1 if its receipts
--- will name it, the workflow step's deadline (a Unix time; 0: none), due grace (seconds).
+-- will name it, the workflow step's deadline (a Unix time; 0: none), due grace (seconds), the reference its
+-- receipts name, how many vendor codes the record lists at most.
 -- Answers {1 if this send is now delivered by the attempt's vendor (0: a later send was first), the receipt with
 -- evidence that came before the attempt and was counted for it now ('': none)}.
 push_attempt(KEYS[1], KEYS[2], ARGV[4])
@@ -29,7 +30,17 @@ local done = 0
 local f = redis.call('HMGET', KEYS[1], F.status, F.delivered_seq, F.send_seq)
 if f[1] == 'OPEN' and tonumber(f[2]) < tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], F.delivered_seq, ARGV[1], F.delivered_by, ARGV[2], F.failure, '')
-  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], F.vendor, ARGV[2], F.reference, ARGV[3]) end
+  if ARGV[3] ~= '' then
+    -- a code this vendor checks went out: it is asked first from now on, before those that sent codes earlier
+    local listed = {{ARGV[2], ARGV[3]}}
+    for _, pair in ipairs(cjson.decode(redis.call('HGET', KEYS[1], F.vendor_codes) or '[]')) do
+      if #listed < tonumber(ARGV[13]) and (pair[1] ~= ARGV[2] or pair[2] ~= ARGV[3]) then listed[#listed + 1] = pair end
+    end
+    redis.call('HSET', KEYS[1], F.vendor, ARGV[2], F.reference, ARGV[3], F.vendor_codes, cjson.encode(listed))
+  end
+  local receipt_ref = ''
+  if ARGV[9] == '1' then receipt_ref = ARGV[2] .. ' ' .. ARGV[12] end
+  redis.call('HSET', KEYS[1], F.receipt_ref, receipt_ref)
   done = 1
   if tonumber(ARGV[1]) >= tonumber(f[3]) then
     not_due(KEYS[4], ARGV[6])

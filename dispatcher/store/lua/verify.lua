@@ -1,10 +1,11 @@
 -- KEYS: record, the vendor check of this code (check_key), attempts. ARGV: now, the code's digest, a token naming
--- this call should it lead the vendor check, that check's time to live (ms).
+-- this call should it lead the vendor check, the time to live of one vendor's check (ms).
 -- Answers {status}, {'APPROVED', the credited attempt ('' if none), country, channel}, {'WAIT'} (another call is
--- asking the vendor about this code: ask again shortly) or {'VENDOR', vendor, reference} (an attempt is reserved:
--- ask the vendor, then settle or refund).
+-- asking the vendors about this code: ask again shortly) or {'VENDOR', [[vendor, reference], ...]} (an attempt is
+-- reserved: ask each vendor that sent a code it checks and has not judged this one wrong, newest first, until one
+-- approves; then settle or refund).
 local f = redis.call('HMGET', KEYS[1], F.status, F.expires_at, F.verify_attempts, F.max_attempts,
-                     F.vendor, F.reference, F.code_hashes, F.wrong_codes, F.country, F.channel)
+                     F.vendor, F.reference, F.code_hashes, F.wrong_codes, F.country, F.channel, F.vendor_codes)
 if not f[1] then return {'FAILED'} end
 if f[1] == 'VERIFIED' then return {'ALREADY_VERIFIED'} end
 if tonumber(ARGV[1]) >= tonumber(f[2]) then return {'EXPIRED'} end
@@ -30,20 +31,25 @@ if matched and f[1] == 'OPEN' then
   count_conversion(KEYS[1], credited, ARGV[1])
   return {'APPROVED', credited, f[9] or '', f[10] or ''}
 end
-if matched or f[6] == '' then
+-- the vendors that sent codes they check, newest first (a record from before the list: its one vendor)
+local listed = {}
+if f[11] then listed = cjson.decode(f[11]) elseif f[6] and f[6] ~= '' then listed = {{f[5], f[6]}} end
+if matched or #listed == 0 then
   if not exhausted then
     local used = redis.call('HINCRBY', KEYS[1], F.verify_attempts, 1)
     if used >= tonumber(f[4]) and f[1] == 'OPEN' then lock(KEYS[1]) end
   end
   return {'FAILED'}
 end
--- The vendor's code: one check per code at a time, each distinct code judged wrong costs one attempt, once.
+-- The vendors' codes: one check per code at a time, each distinct code judged wrong costs one attempt, once.
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'WAIT'} end
-local judged = redis.sha1hex(f[6] .. '\0' .. given)
-for wrong in string.gmatch(f[8] or '', '[^,]+') do
-  if wrong == judged then return {'FAILED'} end
+local wrong = {}
+for judged in string.gmatch(f[8] or '', '[^,]+') do wrong[judged] = true end
+local ask = {}
+for _, pair in ipairs(listed) do
+  if not wrong[redis.sha1hex(pair[2] .. '\0' .. given)] then ask[#ask + 1] = pair end
 end
-if exhausted then return {'FAILED'} end
+if #ask == 0 or exhausted then return {'FAILED'} end
 redis.call('HINCRBY', KEYS[1], F.verify_attempts, 1)
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-return {'VENDOR', f[5], f[6]}
+redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4]) * #ask)
+return {'VENDOR', cjson.encode(ask)}

@@ -69,7 +69,7 @@ async def test_a_vendor_code_approved_credits_the_vendor_that_checked_it(store: 
     ticket = await store.verify(otp_id, "digest", NOW)
 
     # When d7 approves the code
-    settled = await store.settle_vendor_verify(otp_id, "digest", ticket, True, NOW)
+    settled = await store.settle_vendor_verify(otp_id, "digest", ticket, ticket.checks[0], NOW)
 
     # Then d7's delivering attempt is credited, in the answer and in the report
     converted = (await store.report(otp_id, NOW)).converted_by
@@ -86,7 +86,7 @@ async def test_a_vendor_code_refused_credits_nobody(store: OtpStore) -> None:
     ticket = await store.verify(otp_id, "digest", NOW)
 
     # When d7 refuses the code
-    settled = await store.settle_vendor_verify(otp_id, "digest", ticket, False, NOW)
+    settled = await store.settle_vendor_verify(otp_id, "digest", ticket, None, NOW)
 
     # Then nothing is credited
     assert settled.conversion is None

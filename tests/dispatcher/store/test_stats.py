@@ -168,7 +168,7 @@ async def test_a_conversion_the_vendor_checked_counts_for_that_vendor(store: Otp
     ticket = await store.verify(otp.otp_id, "digest", AT + 20.5)
 
     # When the vendor approves it 20.5 s after accepting it
-    await store.settle_vendor_verify(otp.otp_id, "digest", ticket, True, AT + 20.5)
+    await store.settle_vendor_verify(otp.otp_id, "digest", ticket, ticket.checks[0], AT + 20.5)
 
     # Then the conversion counts for that vendor, 20 whole seconds
     stats = await route(store, name, AT + 21)

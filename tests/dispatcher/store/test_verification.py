@@ -6,7 +6,7 @@ import redis
 
 from dispatcher import codes
 from dispatcher.schemas import OtpStatus, VerifyStatus
-from dispatcher.store import OtpStore, VerifyTicket
+from dispatcher.store import OtpStore, VendorCheck, VerifyTicket
 from tests.dispatcher.store.otps import (
     KEY,
     NOW,
@@ -76,7 +76,7 @@ async def test_a_vendor_code_reserves_an_attempt_and_returns_the_vendor_referenc
 
     ticket = await store.verify(otp_id, codes.digest(KEY, otp_id, "123456"), NOW)
 
-    assert (ticket.decided, ticket.vendor, ticket.reference) == (None, "d7", "d7-ref")
+    assert (ticket.decided, ticket.checks) == (None, (VendorCheck("d7", "d7-ref"),))
 
 
 async def test_concurrent_vendor_checks_of_distinct_codes_reserve_at_most_max_attempts(store: OtpStore) -> None:
@@ -84,7 +84,7 @@ async def test_concurrent_vendor_checks_of_distinct_codes_reserve_at_most_max_at
 
     tickets = await asyncio.gather(*(store.verify(otp_id, f"digest-{i}", NOW) for i in range(100)))
 
-    assert sum(ticket.vendor == "d7" for ticket in tickets) == 3
+    assert sum(bool(ticket.checks) for ticket in tickets) == 3
     assert sum(ticket.decided == VerifyStatus.FAILED for ticket in tickets) == 97
 
 
@@ -93,8 +93,8 @@ async def test_of_two_vendor_approvals_one_is_approved_and_one_already_verified(
     first_ticket = await store.verify(otp_id, "digest-a", NOW)
     second_ticket = await store.verify(otp_id, "digest-b", NOW)
 
-    first = await store.settle_vendor_verify(otp_id, "digest-a", first_ticket, True, NOW)
-    second = await store.settle_vendor_verify(otp_id, "digest-b", second_ticket, True, NOW)
+    first = await store.settle_vendor_verify(otp_id, "digest-a", first_ticket, first_ticket.checks[0], NOW)
+    second = await store.settle_vendor_verify(otp_id, "digest-b", second_ticket, second_ticket.checks[0], NOW)
 
     assert (first.status, second.status) == (VerifyStatus.APPROVED, VerifyStatus.ALREADY_VERIFIED)
 
@@ -103,7 +103,7 @@ async def test_a_vendor_refusal_counts_as_a_wrong_code(store: OtpStore) -> None:
     otp_id = await delivered_by_vendor(store, max_wrong_attempts=1)
     ticket = await store.verify(otp_id, "digest", NOW)
 
-    assert (await store.settle_vendor_verify(otp_id, "digest", ticket, False, NOW)).status == VerifyStatus.FAILED
+    assert (await store.settle_vendor_verify(otp_id, "digest", ticket, None, NOW)).status == VerifyStatus.FAILED
     assert (await store.verify(otp_id, "other-digest", NOW)).decided == VerifyStatus.FAILED
 
 
@@ -113,7 +113,7 @@ async def test_a_refunded_attempt_can_be_used_again(store: OtpStore) -> None:
 
     await store.refund_verify(otp_id, "digest", ticket)
 
-    assert (await store.verify(otp_id, "other-digest", NOW)).vendor == "d7"
+    assert (await store.verify(otp_id, "other-digest", NOW)).checks == (VendorCheck("d7", "d7-ref"),)
 
 
 async def test_a_code_being_checked_makes_the_same_code_wait_without_reserving_an_attempt(
@@ -139,7 +139,7 @@ async def test_while_a_code_is_checked_a_distinct_code_reserves_its_own_attempt(
     otp_id = await delivered_by_vendor(store)
     await store.verify(otp_id, "digest", NOW)
 
-    assert (await store.verify(otp_id, "other-digest", NOW)).vendor == "d7"
+    assert (await store.verify(otp_id, "other-digest", NOW)).checks == (VendorCheck("d7", "d7-ref"),)
 
 
 async def test_a_code_the_vendor_judged_wrong_fails_again_without_an_attempt_or_a_vendor_check(
@@ -147,7 +147,7 @@ async def test_a_code_the_vendor_judged_wrong_fails_again_without_an_attempt_or_
 ) -> None:
     otp_id = await delivered_by_vendor(store)
     ticket = await store.verify(otp_id, "digest", NOW)
-    await store.settle_vendor_verify(otp_id, "digest", ticket, False, NOW)
+    await store.settle_vendor_verify(otp_id, "digest", ticket, None, NOW)
 
     again = [await store.verify(otp_id, "digest", NOW) for _ in range(5)]
 
@@ -158,7 +158,7 @@ async def test_a_code_the_vendor_judged_wrong_fails_again_without_an_attempt_or_
 async def test_after_the_vendor_approves_a_code_the_same_code_is_already_verified(store: OtpStore) -> None:
     otp_id = await delivered_by_vendor(store)
     ticket = await store.verify(otp_id, "digest", NOW)
-    await store.settle_vendor_verify(otp_id, "digest", ticket, True, NOW)
+    await store.settle_vendor_verify(otp_id, "digest", ticket, ticket.checks[0], NOW)
 
     assert (await store.verify(otp_id, "digest", NOW)).decided == VerifyStatus.ALREADY_VERIFIED
 
@@ -169,7 +169,7 @@ async def test_after_a_refund_the_next_verify_of_the_code_leads_a_new_check(stor
 
     await store.refund_verify(otp_id, "digest", ticket)
 
-    assert (await store.verify(otp_id, "digest", NOW)).vendor == "d7"
+    assert (await store.verify(otp_id, "digest", NOW)).checks == (VendorCheck("d7", "d7-ref"),)
 
 
 async def test_a_check_whose_leader_vanished_is_led_again_once_it_expires(store: OtpStore) -> None:
@@ -180,7 +180,7 @@ async def test_a_check_whose_leader_vanished_is_led_again_once_it_expires(store:
         ticket = await store.verify(otp_id, "digest", NOW)
         return ticket if not ticket.waiting else None
 
-    assert (await wait_for(led, within=2.0)).vendor == "d7"
+    assert (await wait_for(led, within=2.0)).checks == (VendorCheck("d7", "d7-ref"),)
 
 
 async def test_a_late_refund_leaves_the_newer_check_of_the_code_in_flight(store: OtpStore) -> None:
@@ -200,13 +200,13 @@ async def test_a_late_refund_leaves_the_newer_check_of_the_code_in_flight(store:
 async def test_a_code_judged_wrong_goes_to_the_vendor_again_after_a_new_vendor_delivery(store: OtpStore) -> None:
     otp_id = await delivered_by_vendor(store, resend_delay=0)
     ticket = await store.verify(otp_id, "digest", NOW)
-    await store.settle_vendor_verify(otp_id, "digest", ticket, False, NOW)
+    await store.settle_vendor_verify(otp_id, "digest", ticket, None, NOW)
     await store.resend(otp_id, NOW)
     await store.mark_delivered(otp_id, 2, "d7-ref-2", attempt("d7", send_number=2))
 
     again = await store.verify(otp_id, "digest", NOW)
 
-    assert (again.vendor, again.reference) == ("d7", "d7-ref-2")
+    assert again.checks == (VendorCheck("d7", "d7-ref-2"),)
 
 
 async def test_a_code_checked_before_any_delivery_fails_and_counts(store: OtpStore) -> None:
@@ -249,5 +249,45 @@ async def test_a_vendor_code_still_goes_to_its_vendor_after_a_transport_delivers
 
     ticket = await store.verify(otp_id, codes.digest(KEY, otp_id, "999999"), NOW)
 
-    assert (ticket.vendor, ticket.reference) == ("d7", "d7-ref")
+    assert ticket.checks == (VendorCheck("d7", "d7-ref"),)
     assert (await store.report(otp_id, NOW)).delivered_by == "console"
+
+
+async def vendor_codes_from_two_vendors(store: OtpStore, **changes: object) -> str:
+    """An OTP whose first send D7 delivered with its own code, then (a later send) Octopush with its own."""
+    otp_id = await delivered_by_vendor(store, resend_delay=0, **changes)
+    await store.resend(otp_id, NOW)
+    await store.mark_delivered(otp_id, 2, "sms_octo", attempt("octopush", send_number=2))
+    return otp_id
+
+
+async def test_a_vendor_code_goes_to_every_vendor_that_sent_one_newest_first(store: OtpStore) -> None:
+    otp_id = await vendor_codes_from_two_vendors(store)
+
+    ticket = await store.verify(otp_id, "digest", NOW)
+
+    assert ticket.checks == (VendorCheck("octopush", "sms_octo"), VendorCheck("d7", "d7-ref"))
+
+
+async def test_a_code_every_vendor_refused_costs_one_attempt_and_fails_again_for_free(store: OtpStore) -> None:
+    otp_id = await vendor_codes_from_two_vendors(store, max_wrong_attempts=2)
+    ticket = await store.verify(otp_id, "digest", NOW)
+
+    assert (await store.settle_vendor_verify(otp_id, "digest", ticket, None, NOW)).status == VerifyStatus.FAILED
+    again = [await store.verify(otp_id, "digest", NOW) for _ in range(3)]
+
+    assert [ticket.decided for ticket in again] == [VerifyStatus.FAILED] * 3
+    other = await store.verify(otp_id, "other-digest", NOW)
+    assert len(other.checks) == 2  # one attempt of two spent: a distinct code is still checked
+
+
+async def test_a_code_an_earlier_vendor_approves_credits_that_vendors_attempt(store: OtpStore) -> None:
+    otp_id = await vendor_codes_from_two_vendors(store)
+    ticket = await store.verify(otp_id, "digest", NOW)
+
+    verdict = await store.settle_vendor_verify(otp_id, "digest", ticket, ticket.checks[1], NOW)
+
+    assert verdict.status == VerifyStatus.APPROVED
+    assert verdict.conversion is not None
+    assert verdict.conversion.attempt is not None
+    assert (verdict.conversion.attempt.vendor, verdict.conversion.attempt.send_number) == ("d7", 1)
