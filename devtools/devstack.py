@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from types import FrameType
 
@@ -29,8 +28,8 @@ from pydantic import SecretStr
 from config import Settings
 from config.providers import ProviderSettings
 from devtools.embedded_redis import EmbeddedRedis
+from devtools.sandbox_receipts import point_octopush_receipts
 from sandbox import SandboxCredentials
-from vendors.receipts import callback_url
 
 SECRETS_FILE = "dev-secrets.json"
 ROOT_WARNING_FILTER = "ignore:You're running the worker with superuser privileges"
@@ -67,7 +66,7 @@ def run_dev_stack(settings: Settings) -> int:
             if address is not None:
                 _wait_for_port(*address, children[name])
             if name == "sandbox":
-                _point_octopush_receipts(settings, env)
+                point_octopush_receipts(settings.sandbox_url, env["OTP_CALLBACK_URL"], env["OTP_SECRET_KEY"])
         print(_banner(settings, env, redis_url, data_dir / SECRETS_FILE, invented), flush=True)
         while True:
             for name, child in children.items():
@@ -113,19 +112,6 @@ def _child_environment(settings: Settings, data_dir: Path, redis_url: str) -> tu
         OTP_LOG_FORMAT=os.environ.get("OTP_LOG_FORMAT", "text"),
     )
     return env, {name for name, value in given.items() if not value}
-
-
-def _point_octopush_receipts(settings: Settings, env: dict[str, str]) -> None:
-    """Octopush takes its receipts' callback URL per account: set the sandbox account's to this API's route."""
-    url = callback_url(env["OTP_CALLBACK_URL"], env["OTP_SECRET_KEY"], "octopush")
-    request = urllib.request.Request(  # noqa: S310 (the sandbox's http URL on this machine)
-        f"{settings.sandbox_url}/_sandbox/callbacks/octopush",
-        data=json.dumps({"url": url}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="PUT",
-    )
-    with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (the sandbox on this machine)
-        pass
 
 
 def _provider_fields(provider: ProviderSettings) -> dict[str, object]:

@@ -25,6 +25,7 @@ from config import Settings
 from devtools import processes
 from devtools.devstack import sandbox_providers
 from devtools.processes import free_port, listening
+from devtools.sandbox_receipts import point_octopush_receipts
 from dispatcher.constants import SEND_QUEUE, breaker_key, lease_key
 from dispatcher.jobs import celery_config
 
@@ -64,6 +65,10 @@ class Stack:
             providers=json.loads(self.env["OTP_PROVIDERS"]),
             redis=json.loads(self.env.get("OTP_REDIS", "{}")),
         )
+
+    def point_octopush_receipts(self) -> None:
+        """Octopush takes its receipts' callback URL per account: set the sandbox account's to this API's route."""
+        point_octopush_receipts(self.sandbox_url, self.env["OTP_CALLBACK_URL"], self.env["OTP_SECRET_KEY"])
 
 
 class Api:

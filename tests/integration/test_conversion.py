@@ -17,7 +17,6 @@ import redis
 from bench.conversion import Phone
 from devtools.embedded_redis import EmbeddedRedis
 from tests.support import Api, Stack, quiet_api, running_stack, wait_for
-from vendors.receipts import callback_url
 
 WORKFLOW = "+33622"
 PLAIN = "+33633"
@@ -51,9 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 async def api(stack: Stack) -> AsyncIterator[Api]:
     client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     async with quiet_api(stack, client) as api:
-        url = callback_url(stack.env["OTP_CALLBACK_URL"], stack.env["OTP_SECRET_KEY"], "octopush")
-        async with api.session.put(f"{stack.sandbox_url}/_sandbox/callbacks/octopush", json={"url": url}) as answer:
-            assert answer.status == 200, await answer.text()
+        stack.point_octopush_receipts()
         yield api
     client.close()
 

@@ -4,7 +4,6 @@ API's callback routes, and each lands on the attempt it is about."""
 from typing import Any
 
 from tests.support import Api, Stack, random_number, wait_for
-from vendors.receipts import callback_url
 
 
 async def with_receipt(api: Api, otp_id: str) -> dict[str, Any]:
@@ -40,9 +39,7 @@ async def test_a_d7_message_the_carrier_did_not_deliver_is_marked_undelivered_wi
 
 
 async def test_an_octopush_receipt_reaches_the_account_callback_and_its_attempt(api: Api, stack: Stack) -> None:
-    url = callback_url(stack.api_url, stack.env["OTP_SECRET_KEY"], "octopush")
-    async with api.session.put(f"{stack.sandbox_url}/_sandbox/callbacks/octopush", json={"url": url}) as response:
-        assert response.status == 200, await response.text()
+    stack.point_octopush_receipts()
     await api.fault("d7", no_credit=True)
 
     report = await with_receipt(api, await api.send(recipient=random_number()))

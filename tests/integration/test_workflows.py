@@ -21,7 +21,6 @@ import redis
 from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.constants import DEADLINES_KEY
 from tests.support import Api, Stack, delivered_to_phone, number, quiet_api, running_stack, wait_for
-from vendors.receipts import callback_url
 
 FAST = "+33622"
 SLOW = "+33633"
@@ -63,10 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 async def api(stack: Stack) -> AsyncIterator[Api]:
     client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     async with quiet_api(stack, client) as api:
-        secret = stack.env["OTP_SECRET_KEY"]
-        url = callback_url(stack.env["OTP_CALLBACK_URL"], secret, "octopush")
-        async with api.session.put(f"{stack.sandbox_url}/_sandbox/callbacks/octopush", json={"url": url}) as answer:
-            assert answer.status == 200, await answer.text()
+        stack.point_octopush_receipts()
         yield api
     client.close()
 
