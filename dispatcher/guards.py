@@ -10,7 +10,9 @@
 - idempotent sends: an Idempotency-Key replayed with the same body within 24 h gets the first answer
   and queues nothing; with another body, 422.
 
-Every counter is checked before any is incremented, in one script, so a refused request uses no quota.
+The guards decide which counters a send counts against and what each allows (``SendLimits``); the store checks
+and counts them, every counter checked before any is incremented, in the step that records the OTP
+(``lua/shared/limits.lua``), so a refused request uses no quota and costs one trip to Redis, not two.
 Keys hold blinded numbers (keyed hashes) or number ranges, never a whole number.
 """
 
@@ -21,12 +23,20 @@ import logging
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT
 
 from config import Limits
 from dispatcher.constants import RECORD_PREFIX, idempotency_key, in_flight_key, limit_key, prefix_block_key
-from dispatcher.errors import Conflict, IdempotencyKeyReused, NumberNotAllowed, RateLimited, ServiceUnavailable
+from dispatcher.errors import (
+    Conflict,
+    DispatcherError,
+    IdempotencyKeyReused,
+    NumberNotAllowed,
+    RateLimited,
+    ServiceUnavailable,
+)
 from dispatcher.sealing import Sealer
-from dispatcher.store import record_script, redis_errors
+from dispatcher.store import LimitReached, SendLimits, record_script, redis_errors
 from vendors import phone
 
 IDEMPOTENCY_TTL = 86_400
@@ -37,33 +47,6 @@ IN_PROGRESS = ""
 """The remembered answer while the first request with a key is still being served."""
 
 log = logging.getLogger(__name__)
-
-_CHECK_AND_COUNT = """
-local n = tonumber(ARGV[1])
-local memory = redis.call('INFO', 'memory')
-local limit = tonumber(string.match(memory, 'maxmemory:(%d+)'))
-local used = tonumber(string.match(memory, 'used_memory:(%d+)'))
-used = used - tonumber(string.match(memory, 'mem_not_counted_for_evict:(%d+)') or '0')
-if limit > 0 and used > limit * tonumber(ARGV[3 * n + 3]) then return {'REDIS_FULL', 0} end
-local block = KEYS[n + 1]
-local blocked = redis.call('TTL', block)
-if blocked > 0 then return {'PREFIX_BLOCKED', blocked} end
-for i = 1, n do
-  local limit, window, name = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), ARGV[3 * i + 1]
-  if tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
-    if name == 'PREFIX_BLOCKED' then
-      redis.call('SET', block, '1', 'EX', ARGV[3 * n + 2])
-      return {name, tonumber(ARGV[3 * n + 2])}
-    end
-    local ttl = redis.call('TTL', KEYS[i])
-    return {name, ttl > 0 and ttl or window}
-  end
-end
-for i = 1, n do
-  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[3 * i]) end
-end
-return {'OK', 0}
-"""
 
 _UNCOUNT = """
 for i = 1, #KEYS do
@@ -123,7 +106,6 @@ class Guards:
         self._redis = redis
         self._sealer = sealer
         self._limits = limits
-        self._check_and_count = redis.register_script(_CHECK_AND_COUNT)
         self._uncount = redis.register_script(_UNCOUNT)
         self._claim_in_flight = record_script(redis, _CLAIM_IN_FLIGHT)
         self._claim_idempotency = redis.register_script(_CLAIM_IDEMPOTENCY)
@@ -142,27 +124,29 @@ class Guards:
                 code="PREMIUM_NUMBER_NOT_ALLOWED",
             )
 
-    async def count_send(self, recipient: Recipient, caller: Caller) -> None:
-        """Count one send or resend against every limit, or raise ``RateLimited`` if one is reached
-        (``ServiceUnavailable`` while Redis is nearly full)."""
+    def limits(self, recipient: Recipient, caller: Caller) -> SendLimits:
+        """Every limit one send or resend to ``recipient`` by ``caller`` counts against, for the store to check and
+        count (``OtpStore.create``, ``OtpStore.count_send``)."""
         counters = self._counters(recipient, caller)
-        args: list[str | int | float] = [len(counters)]
+        args: list[EncodableT] = [len(counters)]
         for _, limit, window, code in counters:
             args += [limit, window, code]
         args += [self._limits.prefix_block, MEMORY_CEILING]
         keys = [key for key, *_ in counters] + [prefix_block_key(recipient.prefix)]
-        async with redis_errors():
-            code, retry_after = await self._check_and_count(keys=keys, args=args)
-        if code == "REDIS_FULL":
-            raise ServiceUnavailable("The OTP store (Redis) is nearly full; no new sends until it has room.")
-        if code != "OK":
-            if code == "PREFIX_BLOCKED":
-                log.warning("pumping guard: range %s**** blocked (%ss left)", recipient.prefix, retry_after)
-            raise RateLimited(_MESSAGES[code], code=code, retry_after=int(retry_after))
+        return SendLimits(tuple(keys), tuple(args))
+
+    def refusal(self, reached: LimitReached, recipient: Recipient) -> DispatcherError:
+        """What to answer a send a limit refused: ``RateLimited``, or ``ServiceUnavailable`` while Redis is nearly
+        full; a number range the pumping guard blocks is logged."""
+        if reached.code == "REDIS_FULL":
+            return ServiceUnavailable("The OTP store (Redis) is nearly full; no new sends until it has room.")
+        if reached.code == "PREFIX_BLOCKED":
+            log.warning("pumping guard: range %s**** blocked (%ss left)", recipient.prefix, reached.retry_after)
+        return RateLimited(_MESSAGES[reached.code], code=reached.code, retry_after=reached.retry_after)
 
     async def uncount_send(self, recipient: Recipient, caller: Caller) -> None:
-        """Take back what ``count_send`` counted, for a request refused after it was counted (a resend that lost
-        a race with another one): a refused request uses no quota."""
+        """Take back what ``OtpStore.count_send`` counted, for a request refused after it was counted (a resend
+        that lost a race with another one): a refused request uses no quota."""
         async with redis_errors():
             await self._uncount(keys=[key for key, *_ in self._counters(recipient, caller)])
 

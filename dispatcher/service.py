@@ -45,6 +45,7 @@ from dispatcher.store import (
     FIRST_JOB,
     MAX_VENDOR_CODES,
     Conversion,
+    LimitReached,
     NewOtp,
     OtpStore,
     ReceiptAnswer,
@@ -156,7 +157,6 @@ class OtpService:
         self._check_honoured(spec)
         self._guards.check_number(phone.parse(request.recipient))
         recipient = self._guards.recipient(request.recipient)
-        await self._guards.count_send(recipient, caller)
         otp_id, now = str(uuid.uuid4()), time.time()
         await self._guards.claim_in_flight(recipient, otp_id, spec.expiry, now)
         workflow = self._settings.workflow_for(spec.recipient)
@@ -170,7 +170,10 @@ class OtpService:
             channels=self._settings.workflow(workflow).channels(spec.channel) if workflow else (),
             country=self._settings.metrics_country(spec.recipient),
         )
-        expires_at = await self._store.create(otp)
+        try:
+            expires_at = await self._store.create(otp, self._guards.limits(recipient, caller))
+        except LimitReached as reached:
+            raise self._guards.refusal(reached, recipient) from None
         await self._enqueue(SendJob(otp_id, FIRST_JOB), expires_at, discard_on_failure=True)
         OTPS_BY_COUNTRY.labels(otp.country).inc()
         return SendOtpResponse(otp_id=otp_id, status=OtpStatus.OPEN, expiry=spec.expiry)
@@ -197,7 +200,10 @@ class OtpService:
         await self._store.check_resend(request.otp_id, now)
         index, prefix = await self._store.recipient_of(request.otp_id)
         recipient = Recipient(index=index, prefix=prefix)
-        await self._guards.count_send(recipient, caller)
+        try:
+            await self._store.count_send(self._guards.limits(recipient, caller))
+        except LimitReached as reached:
+            raise self._guards.refusal(reached, recipient) from None
         try:
             resent = await self._store.resend(request.otp_id, now)
         except (ResendRefused, UnknownOtp):

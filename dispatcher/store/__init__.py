@@ -3,6 +3,7 @@ worker's delivery runs, each a module; every read-check-write is one Lua script 
 """
 
 from dispatcher.store.connection import MAX_REDIS_CONNECTIONS, Replicas, connect, connect_to, redis_errors
+from dispatcher.store.limits import LimitReached, SendLimits
 from dispatcher.store.otp_store import OtpStore
 from dispatcher.store.producer import Resent
 from dispatcher.store.receipts import EARLY_RECEIPT_TTL, ReceiptAnswer, ReceiptKind
@@ -24,6 +25,7 @@ __all__ = [
     "ClaimKind",
     "Conversion",
     "DeliveryState",
+    "LimitReached",
     "Lost",
     "Marked",
     "NewOtp",
@@ -35,6 +37,7 @@ __all__ = [
     "Resent",
     "Route",
     "RouteStats",
+    "SendLimits",
     "StepAnswer",
     "StepKind",
     "VendorCheck",

@@ -19,6 +19,7 @@ from dispatcher.schemas import OtpReport
 from dispatcher.sealing import Sealer
 from dispatcher.store import record
 from dispatcher.store.connection import DUE_GRACE, Connected, redis_errors
+from dispatcher.store.limits import NO_LIMITS, SendLimits, raise_if_refused
 from dispatcher.store.record import Field, NewOtp
 from dispatcher.store.scripts import load
 
@@ -44,12 +45,13 @@ class ProducerOperations(Connected):
     def __init__(self, redis: aioredis.Redis, sealer: Sealer, grace: int, due_grace: float = DUE_GRACE) -> None:
         super().__init__(redis, sealer, grace, due_grace)
         self._create = load(redis, "create")
+        self._count_send = load(redis, "count_send")
         self._resend = load(redis, "resend")
 
-    async def create(self, otp: NewOtp) -> float:
+    async def create(self, otp: NewOtp, limits: SendLimits = NO_LIMITS) -> float:
         """Record a new OTP awaiting its first send, due to be taken by a worker within the due grace (and in the
-        expiring index, for the sweeper to debit it if it expires unverified); returns when it expires (epoch
-        seconds)."""
+        expiring index, for the sweeper to debit it if it expires unverified), once ``limits`` allow it and count
+        it, in one step; returns when it expires (epoch seconds). ``LimitReached`` (nothing written) if one refuses."""
         fields = record.encode(otp, self._sealer)
         ttl = otp.spec.expiry + self._grace
         due_at = otp.created_at + self._due_grace
@@ -59,11 +61,19 @@ class ProducerOperations(Connected):
             otp.otp_id,
             due_at,
             expires_at,
+            len(limits.args),
+            *limits.args,
             *(item for pair in fields.items() for item in pair),
         ]
+        keys = [record_key(otp.otp_id), DUE_KEY, EXPIRING_KEY, *limits.keys]
         async with redis_errors():
-            await self._create(keys=[record_key(otp.otp_id), DUE_KEY, EXPIRING_KEY], args=args)
+            raise_if_refused(await self._create(keys=keys, args=args))
         return float(expires_at)
+
+    async def count_send(self, limits: SendLimits) -> None:
+        """Check a resend against ``limits`` and count it; ``LimitReached`` (nothing counted) if one refuses."""
+        async with redis_errors():
+            raise_if_refused(await self._count_send(keys=list(limits.keys), args=list(limits.args)))
 
     async def discard(self, otp_id: str) -> None:
         """Forget an OTP whose send job could not be queued (the caller was told it failed)."""

@@ -4,6 +4,7 @@ on the session's Redis (no worker: a refused send is one that queued no job)."""
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from dispatcher.constants import limit_key
 from dispatcher.errors import ServiceUnavailable
 from dispatcher.guards import MEMORY_CEILING, Caller, Guards
 from dispatcher.sealing import Sealer
-from dispatcher.store import connect
+from dispatcher.store import LimitReached, OtpStore, connect
 from tests.dispatcher.conftest import LocalApi, LocalApiFactory
 from tests.support import random_number, wait_for
 
@@ -214,40 +215,49 @@ async def test_refusals_are_counted_in_the_metrics(guarded: GuardedFactory) -> N
     assert 'otp_requests_refused_total{code="RECIPIENT_LIMIT_REACHED"}' in text
 
 
+@dataclass(frozen=True)
+class OwnRedis:
+    """Guards and a store over a Redis of the test's own, whose maxmemory it sets."""
+
+    guards: Guards
+    store: OtpStore
+    client: aioredis.Redis
+
+    async def count_one_send(self) -> None:
+        recipient = self.guards.recipient(random_number())
+        await self.store.count_send(self.guards.limits(recipient, Caller(token="t", ip="127.0.0.1")))
+
+
 @pytest.fixture
-async def own_guards(tmp_path: Path) -> AsyncIterator[tuple[Guards, aioredis.Redis]]:
-    """Guards over a Redis of the test's own, whose maxmemory it sets."""
+async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
     with EmbeddedRedis(tmp_path) as server:
         client = connect(server.url, 1.0)
-        yield Guards(client, Sealer("secret"), Limits()), client
+        sealer = Sealer("secret")
+        yield OwnRedis(Guards(client, sealer, Limits()), OtpStore(client, sealer, grace=60), client)
         await client.aclose()
 
 
-async def count_one_send(guards: Guards) -> None:
-    await guards.count_send(guards.recipient(random_number()), Caller(token="t", ip="127.0.0.1"))
+async def test_a_redis_without_maxmemory_always_takes_sends(own_redis: OwnRedis) -> None:
+    await own_redis.count_one_send()
 
 
-async def test_a_redis_without_maxmemory_always_takes_sends(own_guards: tuple[Guards, aioredis.Redis]) -> None:
-    guards, _ = own_guards
-
-    await count_one_send(guards)
-
-
-async def test_a_redis_used_beyond_the_ceiling_of_its_maxmemory_takes_no_more_sends(
-    own_guards: tuple[Guards, aioredis.Redis],
-) -> None:
-    guards, client = own_guards
+async def test_a_redis_used_beyond_the_ceiling_of_its_maxmemory_takes_no_more_sends(own_redis: OwnRedis) -> None:
+    client = own_redis.client
     used = int((await client.info("memory"))["used_memory"])
     await client.config_set("maxmemory", int(used / MEMORY_CEILING) - 1024)
 
-    with pytest.raises(ServiceUnavailable):
-        await count_one_send(guards)
+    with pytest.raises(LimitReached) as refused:
+        await own_redis.count_one_send()
+
+    assert refused.value.code == "REDIS_FULL"
     assert await client.keys(limit_key("*", "*")) == []  # a refused send uses no quota
+    answer = own_redis.guards.refusal(refused.value, own_redis.guards.recipient(random_number()))
+    assert isinstance(answer, ServiceUnavailable)
 
 
-async def test_a_redis_below_the_ceiling_takes_sends(own_guards: tuple[Guards, aioredis.Redis]) -> None:
-    guards, client = own_guards
+async def test_a_redis_below_the_ceiling_takes_sends(own_redis: OwnRedis) -> None:
+    client = own_redis.client
     used = int((await client.info("memory"))["used_memory"])
     await client.config_set("maxmemory", int(used / MEMORY_CEILING) + 256 * 1024)
 
-    await count_one_send(guards)
+    await own_redis.count_one_send()
