@@ -31,12 +31,15 @@ from otp_dispatcher_client.models import (
     AttemptOutcome,
     OtpReport,
     OtpStatus,
+    ReceiptStatus,
     RouteFigures,
     RouteStatsReport,
     SendOptions,
     SentOtp,
     StatsWindow,
     VerifyStatus,
+    Workflow,
+    WorkflowStep,
 )
 from otp_dispatcher_client.protocol import VERSION as __version__
 from otp_dispatcher_client.sync_client import OtpClient
@@ -56,6 +59,7 @@ __all__ = [
     "OtpStatus",
     "Problem",
     "RateLimited",
+    "ReceiptStatus",
     "ResendRefused",
     "RouteFigures",
     "RouteStatsReport",
@@ -69,5 +73,7 @@ __all__ = [
     "UnexpectedResponse",
     "UnknownOtp",
     "VerifyStatus",
+    "Workflow",
+    "WorkflowStep",
     "__version__",
 ]

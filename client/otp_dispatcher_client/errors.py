@@ -44,16 +44,18 @@ class OtpDispatcherError(Exception):
 
 
 class ApiError(OtpDispatcherError):
-    """The API answered with an error status."""
+    """The API answered with an error status; ``retry_after``: the seconds its ``Retry-After`` header asked to wait
+    (a rate limit, a resend too soon; None when it sent none)."""
 
     status: int
 
-    def __init__(self, message: str, code: str, status: int) -> None:
+    def __init__(self, message: str, code: str, status: int, *, retry_after: int | None = None) -> None:
+        self.retry_after = retry_after
         super().__init__(message, code, status)
 
 
 class ResendRefused(ApiError):
-    """The resend is not allowed now (too soon, too many, expired or already verified)."""
+    """The resend is not allowed now (too soon: ``retry_after`` says when; too many, expired or already verified)."""
 
 
 class Unauthorized(ApiError):
@@ -90,10 +92,6 @@ class IdempotencyKeyReused(InvalidRequest):
 
 class RateLimited(ApiError):
     """A send limit was reached; ``retry_after`` seconds until it lifts (None if the answer did not say)."""
-
-    def __init__(self, message: str, code: str, status: int, retry_after: int | None = None) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, code, status)
 
 
 class ServiceUnavailable(ApiError):

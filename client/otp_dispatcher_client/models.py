@@ -41,6 +41,15 @@ class AttemptOutcome(StrEnum):
     REJECTED = "REJECTED"
 
 
+class ReceiptStatus(StrEnum):
+    """What the vendor's delivery receipt said of the handset, for an attempt the vendor accepted."""
+
+    DELIVERED = "DELIVERED"
+    UNDELIVERED = "UNDELIVERED"
+    NONE = "NONE"
+    """No receipt yet, or one that says nothing; a vendor without receipts stays here."""
+
+
 StatsWindow = Literal["hour", "day"]
 """The window of the stats: the last 60 minutes or the last 1440 (the current minute included)."""
 
@@ -73,7 +82,8 @@ class SentOtp:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One call to one vendor for one send (the first send is number 1, each resend adds one)."""
+    """One call to one vendor for one send (the first send is number 1, each resend adds one); ``step`` and
+    ``channel`` for a send of a workflow; the ``receipt`` fields once the vendor accepted the message."""
 
     send_number: int
     vendor: str
@@ -81,6 +91,40 @@ class Attempt:
     latency_ms: float
     outcome: AttemptOutcome
     error_code: str | None
+    step: int | None = None
+    channel: str | None = None
+    receipt: ReceiptStatus | None = None
+    receipt_status: str | None = None
+    """The vendor's own word in its receipt (e.g. ``NOT_DELIVERED``)."""
+    receipt_reason: str | None = None
+    receipt_at: datetime | None = None
+    receipt_latency_ms: float | None = None
+    """From the vendor accepting the message to its receipt."""
+
+
+@dataclass(frozen=True)
+class WorkflowStep:
+    """One send of a workflow: its step (from 0), channel, vendor, receipt and how it ended (``DELIVERED``,
+    ``DEADLINE``, ``UNDELIVERED``, ``FAILED``, ``RESEND``, ``VERIFIED``; for the current send also
+    ``AWAITING_RECEIPT``, ``SENDING``, ``EXPIRED``)."""
+
+    send_number: int
+    step: int
+    channel: str | None
+    vendor: str | None
+    receipt: ReceiptStatus | None
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """The workflow an OTP follows: its current step, its channels, whether it may change channel, its sends."""
+
+    name: str
+    step: int
+    channel_change: bool
+    channels: tuple[str, ...]
+    steps: tuple[WorkflowStep, ...]
 
 
 @dataclass(frozen=True)
@@ -97,6 +141,9 @@ class OtpReport:
     delivered_by: str | None
     failure_reason: str | None
     attempts: tuple[Attempt, ...]
+    converted_by: Attempt | None = None
+    """Once VERIFIED: the attempt credited with the conversion (whose code matched)."""
+    workflow: Workflow | None = None
 
 
 @dataclass(frozen=True)

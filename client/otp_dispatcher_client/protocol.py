@@ -34,12 +34,15 @@ from otp_dispatcher_client.models import (
     AttemptOutcome,
     OtpReport,
     OtpStatus,
+    ReceiptStatus,
     RouteFigures,
     RouteStatsReport,
     SendOptions,
     SentOtp,
     StatsWindow,
     VerifyStatus,
+    Workflow,
+    WorkflowStep,
 )
 
 VERSION = "0.1.0"
@@ -125,12 +128,10 @@ def error(status: int, retry_after: str | None, body: bytes) -> ApiError:
     kind = _error_class(status, code)
     if issubclass(kind, InvalidRequest):
         return kind(message, code, status, problems)
-    if kind is RateLimited:
-        return RateLimited(message, code, status, int(retry_after) if retry_after and retry_after.isdigit() else None)
     if kind is Conflict:
         otp_id = detail.get("otp_id") if isinstance(detail, dict) else None
         return Conflict(message, code, status, otp_id if isinstance(otp_id, str) else None)
-    return kind(message, code, status)
+    return kind(message, code, status, retry_after=int(retry_after) if retry_after and retry_after.isdigit() else None)
 
 
 def _error_class(status: int, code: str) -> type[ApiError]:
@@ -178,6 +179,8 @@ def _report(data: Any) -> OtpReport:
         delivered_by=_optional_str(data.get("delivered_by")),
         failure_reason=_optional_str(data.get("failure_reason")),
         attempts=tuple(_attempt(item) for item in data["attempts"]),
+        converted_by=None if data.get("converted_by") is None else _attempt(data["converted_by"]),
+        workflow=None if data.get("workflow") is None else _workflow(data["workflow"]),
     )
 
 
@@ -189,6 +192,33 @@ def _attempt(data: Any) -> Attempt:
         latency_ms=float(data["latency_ms"]),
         outcome=AttemptOutcome(data["outcome"]),
         error_code=_optional_str(data.get("error_code")),
+        step=_optional_int(data.get("step")),
+        channel=_optional_str(data.get("channel")),
+        receipt=_optional_receipt(data.get("receipt")),
+        receipt_status=_optional_str(data.get("receipt_status")),
+        receipt_reason=_optional_str(data.get("receipt_reason")),
+        receipt_at=None if data.get("receipt_at") is None else datetime.fromisoformat(data["receipt_at"]),
+        receipt_latency_ms=_optional_float(data.get("receipt_latency_ms")),
+    )
+
+
+def _workflow(data: Any) -> Workflow:
+    return Workflow(
+        name=str(data["name"]),
+        step=int(data["step"]),
+        channel_change=bool(data["channel_change"]),
+        channels=tuple(str(channel) for channel in data["channels"]),
+        steps=tuple(
+            WorkflowStep(
+                send_number=int(item["send_number"]),
+                step=int(item["step"]),
+                channel=_optional_str(item.get("channel")),
+                vendor=_optional_str(item.get("vendor")),
+                receipt=_optional_receipt(item.get("receipt")),
+                outcome=str(item["outcome"]),
+            )
+            for item in data["steps"]
+        ),
     )
 
 
@@ -217,6 +247,14 @@ def _route_stats(data: Any) -> RouteStatsReport:
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _optional_receipt(value: Any) -> ReceiptStatus | None:
+    return None if value is None else ReceiptStatus(value)
 
 
 def _optional_str(value: Any) -> str | None:

@@ -25,6 +25,7 @@ from otp_dispatcher_client import (
     OtpReport,
     OtpStatus,
     Problem,
+    ReceiptStatus,
     ResendRefused,
     RouteFigures,
     RouteStatsReport,
@@ -149,6 +150,32 @@ async def test_a_report_shows_the_vendor_and_every_attempt(client: Client, api: 
     assert [(a.send_number, a.vendor, a.outcome) for a in report.attempts] == [(1, "d7", AttemptOutcome.DELIVERED)]
 
 
+async def test_a_report_shows_the_receipt_and_once_verified_the_attempt_credited(client: Client, api: Api) -> None:
+    # Given an OTP whose D7 attempt got its delivered receipt
+    recipient = random_number()
+    sent = await client.send(recipient, CONTENT)
+
+    async def receipted() -> OtpReport | None:
+        report = await client.report(sent.otp_id)
+        return report if report.attempts and report.attempts[-1].receipt is ReceiptStatus.DELIVERED else None
+
+    before = await wait_for(receipted)
+
+    # When its code is verified
+    assert await client.verify(sent.otp_id, (await api.inbox(recipient))["code"]) is VerifyStatus.APPROVED
+    after = await client.report(sent.otp_id)
+
+    # Then the report gave the receipt's time and latency, and now names the attempt credited
+    [attempt] = before.attempts
+    assert attempt.receipt_at is not None
+    assert attempt.receipt_at >= attempt.started_at
+    assert attempt.receipt_latency_ms is not None
+    assert attempt.receipt_latency_ms >= 0
+    assert (before.converted_by, after.status) == (None, OtpStatus.VERIFIED)
+    assert after.converted_by is not None
+    assert (after.converted_by.vendor, after.converted_by.send_number) == ("d7", 1)
+
+
 async def test_a_resend_answers_the_same_otp_with_its_resend_count(client: Client, api: Api) -> None:
     sent = await client.send(random_number(), CONTENT, retry_delay=0)
     await api.delivered(sent.otp_id)
@@ -198,6 +225,8 @@ async def test_a_resend_sooner_than_retry_delay_raises_resend_refused(client: Cl
         await client.resend(sent.otp_id)
 
     assert (refused.value.status, refused.value.code) == (400, "RESEND_TOO_SOON")
+    assert refused.value.retry_after is not None
+    assert 0 < refused.value.retry_after <= 60
 
 
 async def test_an_api_that_is_not_listening_raises_transport_error(connect: Connect) -> None:
