@@ -90,3 +90,16 @@ def check_key(otp_id: str, code_digest: str) -> str:
 
 REPLICATION_FENCE_KEY = f"{KEY_PREFIX}replication-fence"
 """Counted up before each ``WAIT``: a write of the waiting connection's own, after the writes it confirms."""
+
+
+SCORES_PREFIX = f"{KEY_PREFIX}score:"
+"""Routing evidence of one country, channel and vendor (``otp:score:<country>:<channel>:<vendor>``): a hash of
+counts by bucket of OTP creation time and kind (``<bucket>:s`` accepted, ``:c`` converted, ``:u`` undelivered)."""
+SCORES_INDEX = f"{KEY_PREFIX}scores"
+"""The set of every routing evidence hash, read by each worker's scoreboard (never a scan of the keyspace)."""
+SCORE_BUCKET = 10
+"""Seconds of OTP creation time one bucket of routing evidence counts."""
+ROUTING_OVERRIDES_KEY = f"{KEY_PREFIX}routing-overrides"
+"""Operators' pins and bans: a hash of ``<country>|<channel or *>|<vendor>`` to ``PIN`` or ``BAN``."""
+SCORE_KEEP = 90_000
+"""Seconds a routing evidence hash outlives its last write (more than the longest window, a day)."""

@@ -178,6 +178,25 @@ class VerifyOtpResponse(BaseModel):
     status: VerifyStatus
 
 
+class RoutingReason(BaseModel):
+    """Why a vendor was tried where it was: the route's policy, its rank and score, and what overrode them."""
+
+    policy: str = Field(description="ordered, weighted or adaptive (the route's policy), or step (a workflow step's)")
+    rank: int = Field(description="its place in the order the send tried its vendors (1: first)")
+    score: float | None = Field(
+        None,
+        description="adaptive: the draw from the vendor's Beta posterior that ranked it; weighted: its weight's share",
+    )
+    successes: int | None = Field(None, description="adaptive: conversions of its evidence (country, channel)")
+    failures: int | None = Field(None, description="adaptive: failures of its evidence (country, channel)")
+    explored: bool = Field(
+        False, description="it leads because the draw explored (a random vendor) or it is short of samples (floor)"
+    )
+    pinned: bool = Field(False, description="an operator pinned it for the country (and channel)")
+    banned: list[str] = Field([], description="vendors left out of the route by an operator's ban")
+    reason: str = Field(description="the decision in words")
+
+
 class Attempt(BaseModel):
     """One call to one vendor for one send (the first send is number 1, each resend adds one)."""
 
@@ -196,6 +215,7 @@ class Attempt(BaseModel):
     receipt_reason: str | None = Field(None, description="why it was not delivered, in the vendor's words")
     receipt_at: datetime | None = Field(None, description="when the receipt reached the dispatcher")
     receipt_latency_ms: float | None = Field(None, description="from the vendor accepting the message to the receipt")
+    routing: RoutingReason | None = Field(None, description="why this vendor was tried, and in that place")
 
 
 class StepReport(BaseModel):

@@ -8,28 +8,34 @@ from dispatcher.store.producer import Resent
 from dispatcher.store.receipts import EARLY_RECEIPT_TTL, ReceiptAnswer, ReceiptKind
 from dispatcher.store.record import FIRST_JOB, DeliveryState, NewOtp
 from dispatcher.store.runs import MAX_CRASHES, Claim, ClaimKind
+from dispatcher.store.scores import ANY_CHANNEL, Action, Evidence, Override, ScoreKey
 from dispatcher.store.scripts import record_script
 from dispatcher.store.sweeps import Lost
 from dispatcher.store.verification import Conversion, Verdict, VerifyTicket
 from dispatcher.store.workflows import Overdue, StepAnswer, StepKind
 
 __all__ = [
+    "ANY_CHANNEL",
     "EARLY_RECEIPT_TTL",
     "FIRST_JOB",
     "MAX_CRASHES",
     "MAX_REDIS_CONNECTIONS",
+    "Action",
     "Claim",
     "ClaimKind",
     "Conversion",
     "DeliveryState",
+    "Evidence",
     "Lost",
     "NewOtp",
     "OtpStore",
     "Overdue",
+    "Override",
     "ReceiptAnswer",
     "ReceiptKind",
     "Replicas",
     "Resent",
+    "ScoreKey",
     "StepAnswer",
     "StepKind",
     "Verdict",

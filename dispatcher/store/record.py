@@ -69,6 +69,9 @@ class Field(StrEnum):
     ROUTE_FIRST = auto()
     """The vendor that delivered the previous send, tried first by this one."""
     CHAIN_POS = auto()
+    ROUTING = auto()
+    """The route a send decided at its first run, and why (``{"send": n, "route": [[vendor, reason], ...]}``, JSON):
+    later runs of the same send walk it (empty, or of an older send: decide again)."""
     VENDOR_TRIES = auto()
     DELIVERED_BY = auto()
     VENDOR = auto()
@@ -140,6 +143,8 @@ class DeliveryState:
     reference: str
     workflow: str = ""
     step: int = 0
+    routing: str = ""
+    """The route decided by an earlier run of a send (``Field.ROUTING``)."""
 
 
 def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
@@ -166,6 +171,7 @@ def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
         Field.CRASHES: 0,
         Field.ROUTE_FIRST: "",
         Field.CHAIN_POS: 0,
+        Field.ROUTING: "",
         Field.VENDOR_TRIES: 0,
         Field.DELIVERED_BY: "",
         Field.VENDOR: "",
@@ -206,6 +212,7 @@ def delivery_state(otp_id: str, record: Mapping[str, str], sealer: Sealer) -> De
         reference=record[Field.REFERENCE],
         workflow=record.get(Field.WORKFLOW, ""),
         step=int(record.get(Field.STEP, 0)),
+        routing=record.get(Field.ROUTING, ""),
     )
 
 

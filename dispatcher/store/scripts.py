@@ -2,9 +2,9 @@
 
 A script runs after a prelude: ``F``, the table of the record's field names built from ``record.Field``
 (reading a name not declared there raises an error rather than giving nil), then every shared function
-of ``lua/shared/`` (``end_run``, ``push_attempt``, and the due indexes' ``due_at``, ``not_due`` and
-``owe_postback``). Scripts name fields ``F.status``, never ``'status'``,
-so a field renamed in ``record.py`` cannot leave a script behind.
+of ``lua/shared/`` (``end_run``, ``push_attempt``, the due indexes' ``due_at``, ``not_due`` and
+``owe_postback``, and ``score_attempt`` with ``S``, the routing evidence's names). Scripts name fields
+``F.status``, never ``'status'``, so a field renamed in ``record.py`` cannot leave a script behind.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from importlib import resources
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from dispatcher.constants import SCORE_BUCKET, SCORE_KEEP, SCORES_INDEX, SCORES_PREFIX, prefix_block_key
 from dispatcher.store.record import Field
 
 LUA = resources.files("dispatcher.store") / "lua"
@@ -22,7 +23,12 @@ FIELDS = (
     + ", ".join(f"{field}='{field}'" for field in Field)
     + "}, {__index = function(_, name) error('no OTP record field ' .. name) end})\n"
 )
-SHARED = "".join(path.read_text() for path in sorted((LUA / "shared").iterdir(), key=lambda path: path.name))
+SCORES = (
+    f"local S = {{prefix='{SCORES_PREFIX}', index='{SCORES_INDEX}', block='{prefix_block_key('')}',"
+    f" bucket={SCORE_BUCKET}, keep={SCORE_KEEP}}}\n"
+)
+"""The routing evidence's key names and bucket (``shared/attempt_score.lua``)."""
+SHARED = SCORES + "".join(path.read_text() for path in sorted((LUA / "shared").iterdir(), key=lambda path: path.name))
 
 
 def record_script(redis: aioredis.Redis, source: str) -> AsyncScript:

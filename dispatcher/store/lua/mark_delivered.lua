@@ -3,6 +3,7 @@
 -- the time an owed postback is due by (if its job was lost), when the vendor accepted it, 1 if its receipts
 -- will name it, the workflow step's deadline (a Unix time; 0: none), due grace (seconds).
 push_attempt(KEYS[1], KEYS[2], ARGV[4])
+score_attempt(KEYS[1], cjson.decode(ARGV[4]), 's')
 local early_receipt = nil
 if ARGV[9] == '1' then
   -- the attempt just logged is where this reference's receipts go; one that came first is taken now
