@@ -15,20 +15,26 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from dispatcher.api import CALLBACK_ROUTE, MAX_BODY_BYTES, PUBLIC_PATHS
+from dispatcher.api import CALLBACK_ROUTE, MAX_BODY_BYTES, OVERRIDE_ROUTE, OVERRIDES_ROUTE, PUBLIC_PATHS
 from dispatcher.schemas import (
+    AnyChannel,
     ErrorBody,
     IdempotencyKey,
     Liveness,
     OtpId,
     OtpReport,
+    OverrideRequest,
     Readiness,
     ReceiptAck,
     ResendOtpRequest,
     ResendOtpResponse,
+    RoutingCountry,
+    RoutingOverride,
+    RoutingOverrides,
     SendOtpRequest,
     SendOtpResponse,
     ValidationErrorBody,
+    VendorName,
     VerifyOtpRequest,
     VerifyOtpResponse,
 )
@@ -43,6 +49,15 @@ _RATE_LIMITED = (
     "`PREFIX_BLOCKED`; `Retry-After` says when to try again."
 )
 _UNKNOWN = "`MESSAGE_LOG_NOT_EXISTS`: no OTP has this id, or it is gone."
+_OVERRIDE_PATH = (
+    ("path", "country", RoutingCountry, "A country as `OTP_METRICS_COUNTRIES` names it (`+33`), or `other`."),
+    ("path", "vendor", VendorName, "A configured provider's name."),
+)
+_OVERRIDE_REFUSALS = {
+    404: "`NOT_FOUND`: the path is not one of this API's.",
+    422: f"{_INVALID} Also a country outside `OTP_METRICS_COUNTRIES` (and `other`), or a vendor not configured.",
+    503: _UNAVAILABLE,
+}
 _Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]
 """A ``$ref`` to the schema of each (model, mode)."""
 
@@ -58,10 +73,11 @@ class _Operation:
     body: type[BaseModel] | None = None
     refusals: dict[int, str] = field(default_factory=dict)
     idempotency_key: bool = False
-    path_otp_id: bool = False
     text: bool = False
     callback: bool = False
     """A vendor's callback: no token (the per-vendor secret in the path), the vendor's own body."""
+    parameters: tuple[tuple[str, str, Any, str], ...] = ()
+    """Path and query parameters: where, name, annotation (its schema), description (a query's is optional)."""
 
 
 _VERIFY = _Operation(
@@ -113,7 +129,7 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
         "An OTP's status and every delivery attempt",
         OtpReport,
         refusals={404: _UNKNOWN, 503: _UNAVAILABLE},
-        path_otp_id=True,
+        parameters=(("path", "otp_id", OtpId, "The id send-otp answered."),),
     ),
     ("POST", CALLBACK_ROUTE): _Operation(
         "receipt",
@@ -125,6 +141,32 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
             503: _UNAVAILABLE,
         },
         callback=True,
+    ),
+    ("GET", OVERRIDES_ROUTE): _Operation(
+        "routingOverrides", "Every routing override in force", RoutingOverrides, refusals={503: _UNAVAILABLE}
+    ),
+    ("PUT", OVERRIDE_ROUTE): _Operation(
+        "setRoutingOverride",
+        "Pin (it leads every send) or ban (it is never tried) a vendor for a country, and a channel if the body names "
+        "one; every worker honours it within about a second, and each attempt's routing reason shows it",
+        RoutingOverride,
+        OverrideRequest,
+        _OVERRIDE_REFUSALS,
+        parameters=_OVERRIDE_PATH,
+    ),
+    ("DELETE", OVERRIDE_ROUTE): _Operation(
+        "deleteRoutingOverride",
+        "Lift a vendor's override for a country (and the channel the query names); answers the overrides left",
+        RoutingOverrides,
+        refusals={
+            **_OVERRIDE_REFUSALS,
+            404: "`OVERRIDE_NOT_FOUND`: no override is set for this country, channel and vendor; `NOT_FOUND`: the "
+            "path is not one of this API's.",
+        },
+        parameters=(
+            *_OVERRIDE_PATH,
+            ("query", "channel", AnyChannel, "The channel of the override (default: the one for every channel)."),
+        ),
     ),
     ("GET", "/healthz"): _Operation("healthz", "Liveness: the process serves HTTP", Liveness),
     ("GET", "/readyz"): _Operation(
@@ -211,8 +253,16 @@ def _operation(path: str, operation: _Operation, refs: _Refs) -> dict[str, Any]:
                 "schema": {"type": "string", "enum": ["success", "failure"]},
             }
         )
-    if operation.path_otp_id:
-        parameters.append({"name": "otp_id", "in": "path", "required": True, "schema": _schema(OtpId)})
+    for where, name, annotation, description in operation.parameters:
+        parameters.append(
+            {
+                "name": name,
+                "in": where,
+                "required": where == "path",
+                "description": description,
+                "schema": _schema(annotation),
+            }
+        )
         refusals.setdefault(422, _INVALID)
     if operation.idempotency_key:
         parameters.append(

@@ -327,3 +327,32 @@ class ErrorBody(_Closed):
     """D7's answer to every other refused request: one stable ``code`` and a message."""
 
     detail: ErrorDetail
+
+
+RoutingCountry = Annotated[str, StringConstraints(pattern=r"^(\+[1-9][0-9]{0,5}|other)$")]
+"""A country as routing scores and overrides name it: a prefix of ``OTP_METRICS_COUNTRIES``, or ``other``."""
+VendorName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+AnyChannel = Annotated[Literal["SMS", "WhatsApp", "voice"], _one_of("SMS", "WhatsApp", "voice")]
+"""A channel a send or a workflow step goes out on."""
+
+
+class OverrideRequest(_Closed):
+    """``PUT /routing/v1/overrides/{country}/{vendor}``: pin or ban the vendor for the country."""
+
+    action: Literal["PIN", "BAN"] = Field(description="PIN: it leads every send; BAN: it is never tried")
+    channel: AnyChannel | None = Field(None, description="only sends on this channel (default: every channel)")
+
+
+class RoutingOverride(_Closed):
+    """One operator's override in force."""
+
+    country: str
+    channel: str = Field(description="a channel, or * for every channel")
+    vendor: str
+    action: Literal["PIN", "BAN"]
+
+
+class RoutingOverrides(_Closed):
+    """``GET /routing/v1/overrides``: every override in force (every worker honours a change within about 1 s)."""
+
+    overrides: list[RoutingOverride]
