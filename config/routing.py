@@ -21,7 +21,8 @@ DEFAULT_ROUTE = "default"
 DEFAULT_WINDOW = 600.0
 DEFAULT_CONVERSION_WAIT = 60.0
 DEFAULT_EXPLORATION = 0.05
-DEFAULT_MIN_TRIALS = 20
+DEFAULT_MIN_TRIALS = 10
+DEFAULT_MAX_EVIDENCE = 20
 DEFAULT_FLOOR_SHARE = 0.2
 DEFAULT_REFRESH = 1.0
 
@@ -61,6 +62,10 @@ class RoutingSettings(BaseModel):
     receipt counts as a failure (before then it is pending, and not counted)."""
     exploration: float = Field(DEFAULT_EXPLORATION, ge=0, le=1)
     """Share of sends whose first vendor is drawn at random among the route's vendors, whatever the scores."""
+    max_evidence: int = Field(DEFAULT_MAX_EVIDENCE, ge=1, le=100_000)
+    """Trials a posterior weighs at most (more are scaled down to this many, in proportion): no vendor's record is
+    ever so sure that an equally good vendor with a short record (one that just recovered) cannot catch up within a
+    few dozen sends. Higher tells closer vendors apart, and gives traffic back more slowly."""
     min_trials: int = Field(DEFAULT_MIN_TRIALS, ge=0, le=10_000)
     """A vendor with fewer attempts than this in the window is short of samples..."""
     floor_share: float = Field(DEFAULT_FLOOR_SHARE, ge=0, le=1)

@@ -152,7 +152,7 @@ def _in_words(reason: RoutingReason, vendor: str, first: str, how: Draw) -> str:
     elif reason.explored:
         said = "explored (a random vendor)" if how is Draw.EXPLORED else "short of samples (floor)"
     elif reason.policy == "adaptive":
-        said = f"drew {reason.score:.3f} from Beta(1+{reason.successes}, 1+{reason.failures})"
+        said = f"drew {reason.score:.3f} from its posterior ({reason.successes} converted, {reason.failures} failed)"
     elif reason.policy == "weighted":
         said = f"weight share {reason.score:.2f}" + ("" if reason.rank == 1 else ", as a fallback")
     elif reason.policy == STEP:

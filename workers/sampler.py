@@ -5,8 +5,13 @@ unknown; with a uniform prior, after ``s`` conversions and ``f`` failures its po
 send draws one value from each vendor's posterior and tries the vendors in the order of their draws. A vendor with
 a clearly better record wins almost every draw; two vendors whose records overlap share the traffic in proportion
 to how likely each is the better one, so the traffic follows the evidence with no tuning of thresholds, and a
-vendor with little evidence (a wide posterior) still wins some draws and is sampled again. On top of that, so a
-vendor is never starved of the samples its score needs:
+vendor with little evidence (a wide posterior) still wins some draws and is sampled again.
+
+Vendors change (a route degrades, then recovers), so old evidence must not weigh for ever: the store keeps a
+sliding window, and a posterior weighs at most ``max_evidence`` trials (``s`` and ``f`` scaled down in proportion,
+as a discounted Thompson sampling bounds its effective memory). Without that bound, a vendor with 300 perfect
+trials would keep an equally perfect one with 15 at a 15 / 315 share: a vendor that recovered would never win its
+traffic back. On top of that, so a vendor is never starved of the samples its score needs:
 
 - exploration: a share of sends (``exploration``) lead with a vendor drawn uniformly at random;
 - a floor: a vendor with fewer than ``min_trials`` attempts in the window leads ``floor_share`` of the sends until it
@@ -47,12 +52,15 @@ class Ranked:
 def thompson(
     vendors: Sequence[str], evidence: Mapping[str, Evidence], settings: RoutingSettings, rng: random.Random
 ) -> Ranked:
-    """The vendors ordered by one draw from each one's Beta(1 + successes, 1 + failures); the lead replaced by a
-    random vendor for an ``exploration`` share of sends, or by a vendor short of samples for ``floor_share``."""
+    """The vendors ordered by one draw from each one's Beta(1 + successes, 1 + failures) (both scaled down to
+    ``max_evidence`` trials at most); the lead replaced by a random vendor for an ``exploration`` share of sends, or
+    by a vendor short of samples for ``floor_share``."""
     draws = {}
     for vendor in vendors:
         seen = evidence.get(vendor, Evidence())
-        draws[vendor] = rng.betavariate(1 + seen.successes, 1 + seen.failures)
+        trials = seen.successes + seen.failures
+        weight = min(1.0, settings.max_evidence / trials) if trials else 1.0
+        draws[vendor] = rng.betavariate(1 + seen.successes * weight, 1 + seen.failures * weight)
     order = sorted(vendors, key=lambda vendor: -draws[vendor])
     how = Draw.SCORES
     starved = [vendor for vendor in vendors if evidence.get(vendor, Evidence()).sent < settings.min_trials]

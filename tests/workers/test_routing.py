@@ -54,7 +54,10 @@ def two_vendors(**extra: object) -> Settings:
     return Settings.model_validate({"providers": providers, **extra})
 
 
-ADAPTIVE = two_vendors(route_policies={"default": {"policy": "adaptive"}}, routing={"exploration": 0, "min_trials": 0})
+ADAPTIVE = two_vendors(
+    route_policies={"default": {"policy": "adaptive"}},
+    routing={"exploration": 0, "min_trials": 0, "max_evidence": 10_000},
+)
 GOOD, BAD = Evidence(98, 2, 100), Evidence(70, 30, 100)
 
 
@@ -102,7 +105,7 @@ def test_an_adaptive_decision_says_its_draw_and_evidence_and_is_kept() -> None:
     assert lead.score is not None
     assert decision.reasons[1].score is not None
     assert lead.score > decision.reasons[1].score
-    assert lead.reason == f"adaptive #1: drew {lead.score:.3f} from Beta(1+98, 1+2)"
+    assert lead.reason == f"adaptive #1: drew {lead.score:.3f} from its posterior (98 converted, 2 failed)"
     assert not decision.fixed
 
 

@@ -10,8 +10,8 @@ from dispatcher.store import Evidence
 from workers.sampler import Draw, thompson, weighted
 
 DRAWS = 4000
-PURE = RoutingSettings(exploration=0, min_trials=0)
-"""Thompson sampling alone: no exploration, no floor."""
+PURE = RoutingSettings(exploration=0, min_trials=0, max_evidence=100_000)
+"""Thompson sampling alone: no exploration, no floor, no bound on the evidence weighed."""
 GOOD = Evidence(successes=98, failures=2, sent=100)
 BAD = Evidence(successes=70, failures=30, sent=100)
 
@@ -49,8 +49,26 @@ def test_the_draws_follow_the_beta_posterior_of_the_evidence() -> None:
     assert variance == pytest.approx(0.0191, abs=0.002)
 
 
+def test_an_equally_good_vendor_with_a_short_record_gets_its_share_once_evidence_is_bounded() -> None:
+    # b's long perfect record against a's short one (a vendor that just recovered)
+    evidence = {"a": Evidence(15, 0, 15), "b": Evidence(300, 0, 300)}
+
+    unbounded = leads(PURE, evidence)["a"]
+    bounded = leads(RoutingSettings(exploration=0, min_trials=0, max_evidence=20), evidence)["a"]
+
+    # Beta(16, 1) against Beta(301, 1): a leads 16 / 317 of the sends; against Beta(21, 1): 16 / 37
+    assert unbounded == pytest.approx(16 / 317 * DRAWS, rel=0.2)
+    assert bounded == pytest.approx(16 / 37 * DRAWS, rel=0.1)
+
+
+def test_a_bounded_record_still_tells_a_vendor_that_drops_30_percent_from_one_that_delivers_all() -> None:
+    settings = RoutingSettings(exploration=0, min_trials=0, max_evidence=20)
+
+    assert leads(settings, {"a": BAD, "b": GOOD})["b"] >= 0.95 * DRAWS
+
+
 def test_exploration_sends_a_share_to_a_random_vendor_and_says_so() -> None:
-    settings = RoutingSettings(exploration=0.2, min_trials=0)
+    settings = RoutingSettings(exploration=0.2, min_trials=0, max_evidence=100_000)
     rng = random.Random(11)
 
     ranked = [thompson(["a", "b"], {"a": BAD, "b": GOOD}, settings, rng) for _ in range(DRAWS)]
