@@ -15,6 +15,8 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from config import ProviderSettings, Settings
+from config.routing import RoutingSettings
+from devtools.processes import free_port
 from dispatcher.constants import ROUTING_OVERRIDES_KEY, breaker_key
 from dispatcher.schemas import AttemptOutcome, SendJob
 from dispatcher.sealing import Sealer
@@ -25,6 +27,8 @@ from tests.vendors.specs import SPEC
 from vendors import build_providers
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer, Finished, RetryLater
+from workers.routing import Board
+from workers.scoreboard import Scoreboard
 
 SECRET = "routed-delivery-secret"
 RECIPIENT = "+33612345678"
@@ -137,3 +141,17 @@ async def test_a_ban_is_honoured_by_the_next_send_after_the_refresh_and_named_in
         assert attempt.routing is not None
         assert attempt.routing.banned == ["routed-a"]
         assert attempt.routing.reason.endswith("; banned: routed-a")
+
+
+async def test_a_scoreboard_that_cannot_read_redis_keeps_its_last_view_and_routing_goes_on() -> None:
+    # Given a worker's scoreboard whose Redis does not answer (a closed port)
+    store = OtpStore(connect(f"redis://127.0.0.1:{free_port()}/0", 0.2), Sealer(SECRET), grace=60)
+    scoreboard = Scoreboard(store, RoutingSettings(refresh=REFRESH), adaptive=True)
+
+    # When it is asked for the board, twice within the refresh
+    first = await scoreboard.board()
+    again = await scoreboard.board()
+    await store.close()
+
+    # Then it answers its last view (none yet: no evidence, no override) rather than fail the send
+    assert first == again == Board()
