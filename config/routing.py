@@ -69,7 +69,7 @@ class RoutingSettings(BaseModel):
     min_trials: int = Field(DEFAULT_MIN_TRIALS, ge=0, le=10_000)
     """A vendor with fewer attempts than this in the window is short of samples..."""
     floor_share: float = Field(DEFAULT_FLOOR_SHARE, ge=0, le=1)
-    """...and leads this share of sends until it has them."""
+    """...and leads up to this share of sends until it has them, in proportion to what it lacks."""
     refresh: float = Field(DEFAULT_REFRESH, gt=0, le=60)
     """Seconds between two reads of the scores and the operators' overrides by each worker process."""
 

@@ -14,9 +14,10 @@ trials would keep an equally perfect one with 15 at a 15 / 315 share: a vendor t
 traffic back. On top of that, so a vendor is never starved of the samples its score needs:
 
 - exploration: a share of sends (``exploration``) lead with a vendor drawn uniformly at random;
-- a floor: a vendor with fewer than ``min_trials`` attempts in the window leads ``floor_share`` of the sends until it
-  has them (scores are read once a second, so a floor in samples rather than in share would send it a whole
-  second of traffic at once).
+- a floor: a vendor with fewer than ``min_trials`` attempts in the window leads up to ``floor_share`` of the sends,
+  in proportion to what it lacks (none: the full share; half: half of it), until it has them. A share, not a count:
+  scores are read once a second, and a count would hand it a whole second of traffic; in proportion, so that the
+  floor fades in as the vendor nears its samples rather than switching on and off.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def thompson(
 ) -> Ranked:
     """The vendors ordered by one draw from each one's Beta(1 + successes, 1 + failures) (both scaled down to
     ``max_evidence`` trials at most); the lead replaced by a random vendor for an ``exploration`` share of sends, or
-    by a vendor short of samples for ``floor_share``."""
+    by a vendor short of samples for up to ``floor_share`` (in proportion to what it lacks)."""
     draws = {}
     for vendor in vendors:
         seen = evidence.get(vendor, Evidence())
@@ -63,18 +64,25 @@ def thompson(
         draws[vendor] = rng.betavariate(1 + seen.successes * weight, 1 + seen.failures * weight)
     order = sorted(vendors, key=lambda vendor: -draws[vendor])
     how = Draw.SCORES
-    starved = [vendor for vendor in vendors if evidence.get(vendor, Evidence()).sent < settings.min_trials]
+    lacking = {vendor: _lacking(evidence.get(vendor, Evidence()), settings.min_trials) for vendor in vendors}
+    starved = [vendor for vendor in vendors if lacking[vendor] > 0]
+    floor = settings.floor_share * max(lacking.values(), default=0.0)
     chance = rng.random()
     if len(vendors) > 1 and chance < settings.exploration:
         lead, how = rng.choice(list(vendors)), Draw.EXPLORED
-    elif 0 < len(starved) < len(vendors) and chance < settings.exploration + settings.floor_share:
-        lead, how = rng.choice(starved), Draw.FLOOR
+    elif 0 < len(starved) < len(vendors) and chance < settings.exploration + floor:
+        lead, how = rng.choices(starved, weights=[lacking[vendor] for vendor in starved])[0], Draw.FLOOR
     else:
         lead = order[0] if order else ""
     if lead:
         order.remove(lead)
         order.insert(0, lead)
     return Ranked(tuple(order), tuple(round(draws[vendor], 4) for vendor in order), how)
+
+
+def _lacking(seen: Evidence, min_trials: int) -> float:
+    """The share of ``min_trials`` a vendor's attempts in the window fall short of (0: none)."""
+    return max(0.0, 1 - seen.sent / min_trials) if min_trials else 0.0
 
 
 def weighted(vendors: Sequence[str], weights: Mapping[str, float], rng: random.Random) -> Ranked:
