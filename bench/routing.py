@@ -13,7 +13,8 @@ Measured per run and country, over the OTPs in the order sent: which vendor took
 that attempt converted (the report's ``converted_by`` is it). The issue's figures: after a warm-up of at most
 ``warm_up`` OTPs per country, >= 90% of +33 first attempts to B (until A recovers) and of +44 to A, first-attempt
 conversion >= 97%, and A's share of +33 back (>= ``SHARE_BACK`` of the last ``TRAIL`` OTPs) within ``RECOVERY_BOUND``
-OTPs of its recovery. The curves (share and conversion over the OTPs sent) go to a PNG, both runs side by side.
+OTPs of its recovery (the static chain never took it away: back at once). The curves (share and conversion over
+the OTPs sent) go to a PNG, both runs side by side.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def _summary(plan: RoutingPlan, firsts: dict[str, list[Any]]) -> dict[str, Any]:
             "first_attempt_conversion": _trailing([converted for _, converted in sent]),
         }
     a_share = curves["+33"]["vendor_a_share"]
-    back = next((i for i in range(plan.recover_at + TRAIL, len(a_share)) if a_share[i] >= SHARE_BACK), None)
+    back = next((i for i in range(plan.recover_at, len(a_share)) if a_share[i] >= SHARE_BACK), None)
     return {
         "sent": {country: sum(row is not None for row in rows) for country, rows in firsts.items()},
         "good_share": good_share,
