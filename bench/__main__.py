@@ -1,6 +1,6 @@
 """``python -m bench`` (also ``otp-dispatcher bench`` and ``make bench``): every scenario and baseline of
-issue #7 in one run, on a stack of its own; writes ``<out>/<date>.json`` and ``<out>/<date>.png`` and
-prints the README table with the targets checked."""
+issue #7 in one run, on a stack of its own; writes ``<out>/<date>.json`` and ``<out>/<date>.png`` (and the routing
+scenario's curves, ``<out>/<date>-routing.png``) and prints the README table with the targets checked."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import conversion, procs, profile, report, scenarios
+from bench import conversion, procs, profile, report, routing, scenarios
 from bench.baselines import NAIVE_PREFORK, NOOP_DRAIN, PLAIN_CELERY_PER_OTP, run_baseline
 from bench.progress import Progress
 from bench.scenarios import LoadShape
@@ -26,8 +26,8 @@ from bench.stack import BenchStack, Sandbox, Topology
 ROOT = Path(__file__).resolve().parent.parent
 ONE_MESSAGE_PER_OTP = {"OTP_JOB_BATCH": "1", "OTP_JOB_LINGER": "0"}
 """The API's settings for the same pipeline without batching: each send published at once, alone."""
-STEPS = 11
-ONLY = ("conversion",)
+STEPS = 13
+ONLY = ("conversion", "routing")
 """What ``--only`` can run alone (the rest of the bench skipped, no targets checked, no plot)."""
 QUICK = {
     "peak_seconds": 2.0,
@@ -49,6 +49,12 @@ QUICK = {
     "conversion_rate": 10.0,
     "phone_delay_ms": [200.0, 500.0],
     "deadline": 3.0,
+    "routing_otps": 60,
+    "routing_rate": 20.0,
+    "routing_recover_at": 30,
+    "routing_warm_up": 10,
+    "routing_window": 30.0,
+    "routing_conversion_wait": 2.0,
 }
 
 
@@ -79,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--conversion-rate", type=float, default=5.0, help="conversion: sends per second")
     add("--phone-delay-ms", type=float, nargs=2, default=[5000.0, 15000.0], help="conversion: the phone's typing delay")
     add("--deadline", type=float, default=10.0, help="conversion: the workflow's first step's deadline (seconds)")
+    plan = routing.RoutingPlan()
+    add("--routing-otps", type=int, default=plan.otps, help="routing: OTPs per country in each of its two runs")
+    add("--routing-rate", type=float, default=plan.rate, help="routing: sends per second, both countries")
+    add("--routing-recover-at", type=int, default=plan.recover_at, help="routing: the +33 OTP from which A recovers")
+    add("--routing-warm-up", type=int, default=plan.warm_up, help="routing: OTPs per country before the figures")
+    add("--routing-window", type=float, default=plan.window, help="routing: the adaptive window (seconds)")
+    add("--routing-conversion-wait", type=float, default=plan.conversion_wait, help="routing: conversion wait (s)")
     return parser
 
 
@@ -96,15 +109,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.only:
         report.plot(results, args.out / f"{stem}.png")
         print(report.markdown(results) + "\n")
-    print(conversion.markdown(results["conversion"]))
-    print(f"\nwrote {args.out / stem}.json" + ("" if args.only else " and .png"), file=sys.stderr)
+    if "conversion" in results:
+        print(conversion.markdown(results["conversion"]))
+    if "routing" in results:
+        routing.plot(results["routing"], args.out / f"{results['date']}-routing.png")
+        print("\n" + routing.markdown(results["routing"]))
+    print(f"\nwrote {args.out / stem}.json and the plots", file=sys.stderr)
     return 0
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     topology = Topology(worker_processes=args.workers, worker_concurrency=args.concurrency)
     shape = LoadShape(args.load_processes, args.load_concurrency, args.max_backlog)
-    progress = Progress(len(conversion.RUNS) if args.only else STEPS)
+    progress = Progress({"conversion": len(conversion.RUNS), "routing": len(routing.RUNS)}.get(args.only, STEPS))
     started = time.time()
     results: dict[str, Any] = {
         "date": datetime.now(tz=UTC).strftime("%Y-%m-%d"),
@@ -127,8 +144,20 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             plan = conversion.ConversionPlan(
                 args.conversion_otps, args.conversion_rate, tuple(args.phone_delay_ms), args.deadline
             )
+            routing_plan = routing.RoutingPlan(
+                args.routing_otps,
+                args.routing_rate,
+                tuple(args.phone_delay_ms),
+                recover_at=args.routing_recover_at,
+                warm_up=args.routing_warm_up,
+                window=args.routing_window,
+                conversion_wait=args.routing_conversion_wait,
+            )
             if args.only:
-                results["conversion"] = await conversion.run(stack, sandbox, plan, progress)
+                if args.only == "conversion":
+                    results["conversion"] = await conversion.run(stack, sandbox, plan, progress)
+                else:
+                    results["routing"] = await routing.run(stack, sandbox, routing_plan, progress)
                 results["duration_seconds"] = round(time.time() - started, 1)
                 return results
             baselines = results["baselines"]
@@ -175,6 +204,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 stack, sandbox, args.rss_sends, args.rss_latency_ms, args.rss_seconds, progress
             )
             results["conversion"] = await conversion.run(stack, sandbox, plan, progress)
+            results["routing"] = await routing.run(stack, sandbox, routing_plan, progress)
     results["machine"]["load_average_at_end"] = procs.machine_facts()["load_average"]
     results["duration_seconds"] = round(time.time() - started, 1)
     results["targets"] = report.check_targets(results)

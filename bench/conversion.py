@@ -156,12 +156,12 @@ async def _one_run(
     session = sandbox.session
     secret = stack.env["OTP_SECRET_KEY"]
     octopush_callback = {"url": callback_url(stack.api_url, secret, VENDOR_B)}
-    await _put(session, f"{stack.sandbox_url}/_sandbox/callbacks/{VENDOR_B}", octopush_callback)
+    await put(session, f"{stack.sandbox_url}/_sandbox/callbacks/{VENDOR_B}", octopush_callback)
     fault = {"silent_drop_rate": plan.drop_rate, "prefix": plan.prefix}
-    await _put(session, f"{stack.sandbox_url}/_sandbox/faults/{VENDOR_A}", fault)
+    await put(session, f"{stack.sandbox_url}/_sandbox/faults/{VENDOR_A}", fault)
     phone = Phone(stack.api_url, stack.token, session)
     async with phone.running():
-        await _put(
+        await put(
             session,
             f"{stack.sandbox_url}/_sandbox/phone",
             {"url": phone.url, "token": phone.token, "delay_ms": list(plan.phone_delay_ms)},
@@ -194,7 +194,7 @@ async def _one_run(
             await asyncio.sleep(SAMPLE_INTERVAL)  # bounded wait: a dropped code of the plain chain never comes
             done = 1 - (stop_at - time.monotonic()) / last_code
             progress.update(0.5 + 0.5 * done, f"{len(phone.approved_at)} converted")
-        await _delete(session, f"{stack.sandbox_url}/_sandbox/phone")
+        await delete(session, f"{stack.sandbox_url}/_sandbox/phone")
     otp_ids = {recipient: future.result() for recipient, future in phone.otp_ids.items() if _resolved(future)}
     reports = await fetch_reports(stack, list(otp_ids.values()))
     approved = [(phone.approved_at[r] - sent_at[r]) * 1000 for r in recipients if r in phone.approved_at]
@@ -307,11 +307,13 @@ def _resolved(future: asyncio.Future[str]) -> bool:
     return future.done() and not future.cancelled()
 
 
-async def _put(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> None:
+async def put(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> None:
+    """PUT ``body`` to one of the sandbox's control routes."""
     async with session.put(url, json=body) as response:
         response.raise_for_status()
 
 
-async def _delete(session: aiohttp.ClientSession, url: str) -> None:
+async def delete(session: aiohttp.ClientSession, url: str) -> None:
+    """DELETE one of the sandbox's control routes."""
     async with session.delete(url) as response:
         response.raise_for_status()

@@ -31,6 +31,7 @@ from config.errors import ConfigError
 from config.policy import CountryPrefix, Limits, OtpPolicy
 from config.providers import ProviderSettings
 from config.redis import RedisEndpoint, RedisOptions, StoreRedisOptions, redis_options_problem, redis_url_problem
+from config.routing import DEFAULT_ROUTE, RoutePolicy, RoutingSettings
 from config.workflows import DEFAULT_WORKFLOW, LEGACY, LEGACY_WORKFLOW, Workflow, workflows_problem
 
 DEFAULT_API_HOST = "127.0.0.1"
@@ -97,6 +98,11 @@ class Settings(BaseSettings):
     providers: tuple[ProviderSettings, ...] = ()
     routes: dict[CountryPrefix, tuple[str, ...]] = {}
     """Per-country overrides: recipients with this E.164 prefix try these providers first, in order."""
+    route_policies: dict[CountryPrefix | Literal["default"], RoutePolicy] = {}
+    """How each route orders its vendors (``config/routing.py``), by E.164 prefix as ``routes`` (longest wins), or
+    ``default`` for the numbers no prefix matches; a route named nowhere is ``ordered``."""
+    routing: RoutingSettings = RoutingSettings()
+    """The adaptive policy's window, conversion wait, exploration and floor."""
     route_groups: dict[str, tuple[str, ...]] = {}
     """Named lists of vendors a workflow step may name (``group``)."""
     workflows: dict[str, Workflow] = {}
@@ -188,6 +194,19 @@ class Settings(BaseSettings):
             raise ValueError(f"routes name providers that are not configured: {', '.join(unknown)}")
         return value
 
+    @field_validator("route_policies")
+    @classmethod
+    def _policies_name_routes_and_providers(
+        cls, value: dict[str, RoutePolicy], info: ValidationInfo
+    ) -> dict[str, RoutePolicy]:
+        if "providers" not in info.data:
+            return value
+        known = {provider.name for provider in info.data["providers"]}
+        unknown = sorted({name for policy in value.values() for name in policy.weights} - known)
+        if unknown:
+            raise ValueError(f"weights name providers that are not configured: {', '.join(unknown)}")
+        return value
+
     @model_validator(mode="after")
     def _timeouts_nest(self) -> Settings:
         problem = nesting_problem(self)
@@ -209,6 +228,13 @@ class Settings(BaseSettings):
         if prefixes:
             return self.workflow_routes[max(prefixes, key=len)]
         return DEFAULT_WORKFLOW if DEFAULT_WORKFLOW in self.workflows else LEGACY_WORKFLOW
+
+    def route_policy(self, recipient: str) -> RoutePolicy:
+        """The policy of the route ``recipient`` follows: the longest prefix of ``route_policies`` it starts with,
+        else ``default``'s, else ``ordered``."""
+        prefixes = [key for key in self.route_policies if key != DEFAULT_ROUTE and recipient.startswith(key)]
+        key = max(prefixes, key=len) if prefixes else DEFAULT_ROUTE
+        return self.route_policies.get(key, RoutePolicy())
 
     def metrics_country(self, recipient: str) -> str:
         """The country metrics count ``recipient`` under: the longest of ``metrics_countries`` it starts with, or

@@ -29,14 +29,18 @@ from dispatcher.metrics import (
     VERIFICATIONS,
 )
 from dispatcher.schemas import (
+    AnyChannel,
     IdempotencyKey,
     Liveness,
     OtpId,
+    OverrideRequest,
     Readiness,
     ReceiptAck,
     ResendOtpRequest,
+    RoutingCountry,
     SendOtpRequest,
     StatsWindow,
+    VendorName,
     VerifyOtpRequest,
 )
 from dispatcher.service import OtpService
@@ -64,6 +68,11 @@ _WINDOW: TypeAdapter[StatsWindow] = TypeAdapter(StatsWindow)
 _NO_SECRET = "-" * 32
 """Compared against when the vendor is unknown, so an unknown vendor takes as long as a wrong secret."""
 _IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
+_COUNTRY: TypeAdapter[str] = TypeAdapter(RoutingCountry)
+_VENDOR: TypeAdapter[str] = TypeAdapter(VendorName)
+_CHANNEL: TypeAdapter[str] = TypeAdapter(AnyChannel)
+OVERRIDES_ROUTE = "/routing/v1/overrides"
+OVERRIDE_ROUTE = OVERRIDES_ROUTE + "/{country}/{vendor}"
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -113,6 +122,36 @@ async def route_stats(request: web.Request) -> web.Response:
     """Each route's (vendor, channel, country) outcomes over the last hour or day (``window``, default hour)."""
     window = _validate(_WINDOW, request.query.get("window", "hour"), "query", "window")
     return _json(await request.app[SERVICE].route_stats(window))
+
+
+@routes.get(OVERRIDES_ROUTE)
+async def routing_overrides(request: web.Request) -> web.Response:
+    """Every routing override in force."""
+    return _json(await request.app[SERVICE].overrides())
+
+
+@routes.put(OVERRIDE_ROUTE)
+async def set_routing_override(request: web.Request) -> web.Response:
+    """Pin or ban a vendor for a country (and a channel); every worker honours it within about a second."""
+    country, vendor = _override_path(request)
+    body = await _parse(request, OverrideRequest)
+    return _json(await request.app[SERVICE].set_override(country, vendor, body))
+
+
+@routes.delete(OVERRIDE_ROUTE)
+async def delete_routing_override(request: web.Request) -> web.Response:
+    """Lift a vendor's override for a country (and the ``channel`` query parameter's channel)."""
+    country, vendor = _override_path(request)
+    channel = request.query.get("channel")
+    if channel is not None:
+        channel = _validate(_CHANNEL, channel, "query", "channel")
+    await request.app[SERVICE].delete_override(country, vendor, channel)
+    return _json(await request.app[SERVICE].overrides())
+
+
+def _override_path(request: web.Request) -> tuple[str, str]:
+    country = _validate(_COUNTRY, request.match_info["country"], "path", "country")
+    return country, _validate(_VENDOR, request.match_info["vendor"], "path", "vendor")
 
 
 @routes.post(CALLBACK_ROUTE)

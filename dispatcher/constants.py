@@ -98,3 +98,15 @@ STATS_PREFIX = f"{KEY_PREFIX}stats:"
 ``<vendor>|<channel>|<country>|<outcome>`` to counts (``dispatcher/store/stats.py`` reads them)."""
 STATS_KEEP = 25 * 3600
 """Seconds a minute's counters are kept after that minute ends: the last day's window, and an hour to spare."""
+
+SCORES_PREFIX = f"{KEY_PREFIX}score:"
+"""Routing evidence of one country, channel and vendor (``otp:score:<country>:<channel>:<vendor>``): a hash of
+counts by bucket of OTP creation time and kind (``<bucket>:s`` accepted, ``:c`` converted, ``:u`` undelivered)."""
+SCORES_INDEX = f"{KEY_PREFIX}scores"
+"""The set of every routing evidence hash, read by each worker's scoreboard (never a scan of the keyspace)."""
+SCORE_BUCKET = 10
+"""Seconds of OTP creation time one bucket of routing evidence counts."""
+ROUTING_OVERRIDES_KEY = f"{KEY_PREFIX}routing-overrides"
+"""Operators' pins and bans: a hash of ``<country>|<channel or *>|<vendor>`` to ``PIN`` or ``BAN``."""
+SCORE_KEEP = 90_000
+"""Seconds a routing evidence hash outlives its last write (more than the longest window, a day)."""

@@ -4,6 +4,7 @@ DispatcherError                the root; ``code`` is stable, ``status`` is the H
 ├── InvalidRequest             the request fails validation (422, D7's ``detail`` list)
 ├── Unauthorized               missing or wrong API token (401)
 ├── UnknownOtp                 no OTP has this id, or it is gone (404, MESSAGE_LOG_NOT_EXISTS)
+├── UnknownOverride            no routing override is set for this country, channel and vendor (404)
 ├── ResendRefused              resend asked too soon (with ``retry_after``), too often, too late or locked (400)
 ├── NumberNotAllowed           the number's country is not allowed, or it is premium-rate (403)
 ├── Conflict                   an OTP is already open for the number, or the same request is in progress (409)
@@ -71,6 +72,13 @@ class UnknownOtp(DispatcherError):
 
     status = 404
     code = "MESSAGE_LOG_NOT_EXISTS"
+
+
+class UnknownOverride(DispatcherError):
+    """No routing override for this country, channel and vendor."""
+
+    status = 404
+    code = "OVERRIDE_NOT_FOUND"
 
 
 class ResendRefused(DispatcherError):

@@ -15,22 +15,28 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from dispatcher.api import CALLBACK_ROUTE, MAX_BODY_BYTES, PUBLIC_PATHS
+from dispatcher.api import CALLBACK_ROUTE, MAX_BODY_BYTES, OVERRIDE_ROUTE, OVERRIDES_ROUTE, PUBLIC_PATHS
 from dispatcher.schemas import (
+    AnyChannel,
     ErrorBody,
     IdempotencyKey,
     Liveness,
     OtpId,
     OtpReport,
+    OverrideRequest,
     Readiness,
     ReceiptAck,
     ResendOtpRequest,
     ResendOtpResponse,
     RouteStatsReport,
+    RoutingCountry,
+    RoutingOverride,
+    RoutingOverrides,
     SendOtpRequest,
     SendOtpResponse,
     StatsWindow,
     ValidationErrorBody,
+    VendorName,
     VerifyOtpRequest,
     VerifyOtpResponse,
 )
@@ -45,6 +51,15 @@ _RATE_LIMITED = (
     "`PREFIX_BLOCKED`; `Retry-After` says when to try again."
 )
 _UNKNOWN = "`MESSAGE_LOG_NOT_EXISTS`: no OTP has this id, or it is gone."
+_OVERRIDE_PATH = (
+    ("path", "country", RoutingCountry, "A country as `OTP_METRICS_COUNTRIES` names it (`+33`), or `other`."),
+    ("path", "vendor", VendorName, "A configured provider's name."),
+)
+_OVERRIDE_REFUSALS = {
+    404: "`NOT_FOUND`: the path is not one of this API's.",
+    422: f"{_INVALID} Also a country outside `OTP_METRICS_COUNTRIES` (and `other`), or a vendor not configured.",
+    503: _UNAVAILABLE,
+}
 _Refs = dict[tuple[Any, JsonSchemaMode], dict[str, Any]]
 """A ``$ref`` to the schema of each (model, mode)."""
 
@@ -60,12 +75,11 @@ class _Operation:
     body: type[BaseModel] | None = None
     refusals: dict[int, str] = field(default_factory=dict)
     idempotency_key: bool = False
-    path_otp_id: bool = False
-    query: tuple[tuple[str, str, Any], ...] = ()
-    """Optional query parameters: name, description and the annotation that validates them."""
     text: bool = False
     callback: bool = False
     """A vendor's callback: no token (the per-vendor secret in the path), the vendor's own body."""
+    parameters: tuple[tuple[str, str, Any, str], ...] = ()
+    """Path and query parameters: where, name, annotation (its schema), description (a query's is optional)."""
 
 
 _VERIFY = _Operation(
@@ -117,7 +131,7 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
         "An OTP's status and every delivery attempt",
         OtpReport,
         refusals={404: _UNKNOWN, 503: _UNAVAILABLE},
-        path_otp_id=True,
+        parameters=(("path", "otp_id", OtpId, "The id send-otp answered."),),
     ),
     ("POST", CALLBACK_ROUTE): _Operation(
         "receipt",
@@ -136,7 +150,35 @@ OPERATIONS: dict[tuple[str, str], _Operation] = {
         "over the last hour or day",
         RouteStatsReport,
         refusals={503: _UNAVAILABLE},
-        query=(("window", "`hour` (the last 60 minutes, the default) or `day` (the last 1440).", StatsWindow),),
+        parameters=(
+            ("query", "window", StatsWindow, "`hour` (the last 60 minutes, the default) or `day` (the last 1440)."),
+        ),
+    ),
+    ("GET", OVERRIDES_ROUTE): _Operation(
+        "routingOverrides", "Every routing override in force", RoutingOverrides, refusals={503: _UNAVAILABLE}
+    ),
+    ("PUT", OVERRIDE_ROUTE): _Operation(
+        "setRoutingOverride",
+        "Pin (it leads every send) or ban (it is never tried) a vendor for a country, and a channel if the body names "
+        "one; every worker honours it within about a second, and each attempt's routing reason shows it",
+        RoutingOverride,
+        OverrideRequest,
+        _OVERRIDE_REFUSALS,
+        parameters=_OVERRIDE_PATH,
+    ),
+    ("DELETE", OVERRIDE_ROUTE): _Operation(
+        "deleteRoutingOverride",
+        "Lift a vendor's override for a country (and the channel the query names); answers the overrides left",
+        RoutingOverrides,
+        refusals={
+            **_OVERRIDE_REFUSALS,
+            404: "`OVERRIDE_NOT_FOUND`: no override is set for this country, channel and vendor; `NOT_FOUND`: the "
+            "path is not one of this API's.",
+        },
+        parameters=(
+            *_OVERRIDE_PATH,
+            ("query", "channel", AnyChannel, "The channel of the override (default: the one for every channel)."),
+        ),
     ),
     ("GET", "/healthz"): _Operation("healthz", "Liveness: the process serves HTTP", Liveness),
     ("GET", "/readyz"): _Operation(
@@ -223,12 +265,15 @@ def _operation(path: str, operation: _Operation, refs: _Refs) -> dict[str, Any]:
                 "schema": {"type": "string", "enum": ["success", "failure"]},
             }
         )
-    if operation.path_otp_id:
-        parameters.append({"name": "otp_id", "in": "path", "required": True, "schema": _schema(OtpId)})
-        refusals.setdefault(422, _INVALID)
-    for name, description, annotation in operation.query:
+    for where, name, annotation, description in operation.parameters:
         parameters.append(
-            {"name": name, "in": "query", "required": False, "description": description, "schema": _schema(annotation)}
+            {
+                "name": name,
+                "in": where,
+                "required": where == "path",
+                "description": description,
+                "schema": _schema(annotation),
+            }
         )
         refusals.setdefault(422, _INVALID)
     if operation.idempotency_key:

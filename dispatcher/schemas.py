@@ -178,6 +178,25 @@ class VerifyOtpResponse(BaseModel):
     status: VerifyStatus
 
 
+class RoutingReason(BaseModel):
+    """Why a vendor was tried where it was: the route's policy, its rank and score, and what overrode them."""
+
+    policy: str = Field(description="ordered, weighted or adaptive (the route's policy), or step (a workflow step's)")
+    rank: int = Field(description="its place in the order the send tried its vendors (1: first)")
+    score: float | None = Field(
+        None,
+        description="adaptive: the draw from the vendor's Beta posterior that ranked it; weighted: its weight's share",
+    )
+    successes: int | None = Field(None, description="adaptive: conversions of its evidence (country, channel)")
+    failures: int | None = Field(None, description="adaptive: failures of its evidence (country, channel)")
+    explored: bool = Field(
+        False, description="it leads because the draw explored (a random vendor) or it is short of samples (floor)"
+    )
+    pinned: bool = Field(False, description="an operator pinned it for the country (and channel)")
+    banned: list[str] = Field([], description="vendors left out of the route by an operator's ban")
+    reason: str = Field(description="the decision in words")
+
+
 class Attempt(BaseModel):
     """One call to one vendor for one send (the first send is number 1, each resend adds one)."""
 
@@ -196,6 +215,7 @@ class Attempt(BaseModel):
     receipt_reason: str | None = Field(None, description="why it was not delivered, in the vendor's words")
     receipt_at: datetime | None = Field(None, description="when the receipt reached the dispatcher")
     receipt_latency_ms: float | None = Field(None, description="from the vendor accepting the message to the receipt")
+    routing: RoutingReason | None = Field(None, description="why this vendor was tried, and in that place")
 
 
 class StepReport(BaseModel):
@@ -338,3 +358,32 @@ class RouteStatsReport(_Closed):
     since: datetime = Field(description="the start of the window's first minute")
     until: datetime = Field(description="when the figures were read")
     routes: list[RouteFigures]
+
+
+RoutingCountry = Annotated[str, StringConstraints(pattern=r"^(\+[1-9][0-9]{0,5}|other)$")]
+"""A country as routing scores and overrides name it: a prefix of ``OTP_METRICS_COUNTRIES``, or ``other``."""
+VendorName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+AnyChannel = Annotated[Literal["SMS", "WhatsApp", "voice"], _one_of("SMS", "WhatsApp", "voice")]
+"""A channel a send or a workflow step goes out on."""
+
+
+class OverrideRequest(_Closed):
+    """``PUT /routing/v1/overrides/{country}/{vendor}``: pin or ban the vendor for the country."""
+
+    action: Literal["PIN", "BAN"] = Field(description="PIN: it leads every send; BAN: it is never tried")
+    channel: AnyChannel | None = Field(None, description="only sends on this channel (default: every channel)")
+
+
+class RoutingOverride(_Closed):
+    """One operator's override in force."""
+
+    country: str
+    channel: str = Field(description="a channel, or * for every channel")
+    vendor: str
+    action: Literal["PIN", "BAN"]
+
+
+class RoutingOverrides(_Closed):
+    """``GET /routing/v1/overrides``: every override in force (every worker honours a change within about 1 s)."""
+
+    overrides: list[RoutingOverride]

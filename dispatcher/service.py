@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from config import Settings
 from config.settings import OTHER_COUNTRY
 from dispatcher import codes
-from dispatcher.errors import DispatcherError, InvalidRequest, ResendRefused, UnknownOtp, VendorCheckUnavailable
+from dispatcher.errors import (
+    DispatcherError,
+    InvalidRequest,
+    ResendRefused,
+    UnknownOtp,
+    UnknownOverride,
+    VendorCheckUnavailable,
+)
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
 from dispatcher.metrics import CONVERSIONS, OTPS_BY_COUNTRY, SEND_TO_VERIFY, STEP_ADVANCES
@@ -27,10 +34,13 @@ from dispatcher.policy import otp_spec
 from dispatcher.schemas import (
     OtpReport,
     OtpStatus,
+    OverrideRequest,
     ResendOtpRequest,
     ResendOtpResponse,
     RouteFigures,
     RouteStatsReport,
+    RoutingOverride,
+    RoutingOverrides,
     SendJob,
     SendOtpRequest,
     SendOtpResponse,
@@ -42,12 +52,15 @@ from dispatcher.schemas import (
 )
 from dispatcher.sealing import Sealer
 from dispatcher.store import (
+    ANY_CHANNEL,
     FIRST_JOB,
     MAX_VENDOR_CODES,
+    Action,
     Conversion,
     LimitReached,
     NewOtp,
     OtpStore,
+    Override,
     ReceiptAnswer,
     Replicas,
     RouteStats,
@@ -308,6 +321,34 @@ class OtpService:
                 )
         return answer
 
+    async def overrides(self) -> RoutingOverrides:
+        """Every routing override in force."""
+        held = await self._store.overrides()
+        return RoutingOverrides(overrides=[_override_view(override) for override in held])
+
+    async def set_override(self, country: str, vendor: str, request: OverrideRequest) -> RoutingOverride:
+        """Pin or ban ``vendor`` for ``country`` (a country of ``metrics_countries``, or ``other``) and the request's
+        channel (every channel when it names none); every worker honours it within ``routing.refresh`` seconds."""
+        self._check_override(country, vendor)
+        override = Override(country, request.channel or ANY_CHANNEL, vendor, Action(request.action))
+        await self._store.set_override(override)
+        log.info("routing override: %s %s for %s (%s)", override.action, vendor, country, override.channel)
+        return _override_view(override)
+
+    async def delete_override(self, country: str, vendor: str, channel: str | None) -> None:
+        """Lift the override of ``vendor`` for ``country`` and ``channel`` (every channel's when None)."""
+        self._check_override(country, vendor)
+        if not await self._store.delete_override(country, channel or ANY_CHANNEL, vendor):
+            raise UnknownOverride("No routing override is set for this country, channel and vendor.")
+        log.info("routing override lifted: %s for %s (%s)", vendor, country, channel or ANY_CHANNEL)
+
+    def _check_override(self, country: str, vendor: str) -> None:
+        countries = (*self._settings.metrics_countries, OTHER_COUNTRY)
+        if country not in countries:
+            raise InvalidRequest.at(["path", "country"], f"must be one of OTP_METRICS_COUNTRIES or other: {countries}")
+        if vendor not in {provider.name for provider in self._settings.providers}:
+            raise InvalidRequest.at(["path", "vendor"], "no provider of this name is configured")
+
     async def _vendor_check(self, vendor: str, reference: str, code: str) -> bool:
         try:
             return await self._checker.check(vendor, reference, code)
@@ -351,4 +392,10 @@ def _figures(stats: RouteStats) -> RouteFigures:
         conversion_rate=stats.converted / stats.sent if stats.sent else None,
         expired_unconverted=stats.expired,
         median_verify_seconds=stats.median_verify_seconds,
+    )
+
+
+def _override_view(override: Override) -> RoutingOverride:
+    return RoutingOverride(
+        country=override.country, channel=override.channel, vendor=override.vendor, action=override.action.value
     )

@@ -9,7 +9,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,14 +252,16 @@ def start_process(
 
 
 @contextmanager
-def running_stack(redis_url: str, logs: Path, **overrides: str) -> Iterator[Stack]:
+def running_stack(redis_url: str, logs: Path, chain: Sequence[str] = (), **overrides: str) -> Iterator[Stack]:
     """The sandbox, the API and one worker (16 threads) on free ports of 127.0.0.1, using the Redis at
-    ``redis_url``, every vendor of the dev chain with ``FAST_RETRY``; ``overrides`` are extra ``OTP_*``
-    variables. Every process is stopped on exit."""
+    ``redis_url``, every vendor of the dev chain (or those named in ``chain``) with ``FAST_RETRY``; ``overrides``
+    are extra ``OTP_*`` variables. Every process is stopped on exit."""
     sandbox_port, api_port, metrics_port = free_port(), free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     token = secrets.token_urlsafe(16)
-    providers = [provider | FAST_RETRY for provider in sandbox_providers(sandbox_url)]
+    providers = [
+        provider | FAST_RETRY for provider in sandbox_providers(sandbox_url) if not chain or provider["name"] in chain
+    ]
     env = {
         **os.environ,
         "OTP_REDIS_URL": redis_url,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from dispatcher.schemas import Attempt, AttemptOutcome
+from dispatcher.schemas import Attempt, AttemptOutcome, RoutingReason
 from dispatcher.store import DeliveryState
 from vendors import OutcomeUnknown, ProviderError, Rejected, VendorUnavailable
 from workers.metrics import ATTEMPTS, LATENCY, SKIPS
@@ -22,9 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def attempt_of(
-    state: DeliveryState, vendor: str, started: float, outcome: AttemptOutcome, error_code: str | None
+    state: DeliveryState,
+    vendor: str,
+    started: float,
+    outcome: AttemptOutcome,
+    error_code: str | None,
+    routing: RoutingReason,
 ) -> Attempt:
-    """One attempt of the OTP's current send at ``vendor``, begun at ``started`` and over now."""
+    """One attempt of the OTP's current send at ``vendor``, begun at ``started`` and over now; ``routing``: why
+    the route tried that vendor there."""
     return Attempt(
         send_number=state.send_seq,
         step=state.step if state.workflow else None,
@@ -34,6 +40,7 @@ def attempt_of(
         latency_ms=round((time.time() - started) * 1000, 1),
         outcome=outcome,
         error_code=error_code,
+        routing=routing,
     )
 
 

@@ -30,7 +30,16 @@ from functools import partial
 from config import ProviderSettings, Settings
 from dispatcher import codes
 from dispatcher.errors import DispatcherError
-from dispatcher.schemas import Attempt, AttemptOutcome, DeadlineJob, PostbackEvent, ReceiptStatus, SendJob, StepEnd
+from dispatcher.schemas import (
+    Attempt,
+    AttemptOutcome,
+    DeadlineJob,
+    PostbackEvent,
+    ReceiptStatus,
+    RoutingReason,
+    SendJob,
+    StepEnd,
+)
 from dispatcher.store import MAX_REDIS_CONNECTIONS, ClaimKind, DeliveryState, OtpStore, StepKind
 from vendors import Provider, ProviderError, Rejected, VendorUnavailable
 from vendors.receipts import Sent
@@ -38,6 +47,8 @@ from workers import routing
 from workers.attempts import CANNOT_HONOUR, CIRCUIT_OPEN, WORKER_LOST, attempt_of, failure_reason, outcome_of, say
 from workers.breaker import CallResult, CircuitBreakers
 from workers.metrics import FAILOVERS, RETRIES, ROUTE_RECEIPTS, ROUTE_SENDS, STEP_ADVANCES
+from workers.routing import Route
+from workers.scoreboard import Scoreboard
 
 UNWRITTEN_RETRY = 0.5
 """Seconds between two tries of the last writes Redis was away for."""
@@ -98,6 +109,9 @@ class Deliverer:
         self._providers = providers
         self._code_key = codes.code_key(settings.secret_key.get_secret_value())
         self._runs = asyncio.Semaphore(MAX_RUNS)
+        adaptive = any(policy.policy == "adaptive" for policy in settings.route_policies.values())
+        self._scoreboard = Scoreboard(store, settings.routing, adaptive)
+        self._rng = random.Random()
         self._unwritten: dict[str, _LastWrite] = {}
         """The last writes of runs that Redis was away for, by otp_id: made as soon as Redis answers again
         (``keep_writing``), or first by the next run of the OTP here, so a send the vendor took is recorded
@@ -161,11 +175,14 @@ class Deliverer:
     async def _walk_chain(self, state: DeliveryState, lease: str, *, crashed: bool) -> RetryLater | Finished | None:
         """Walk the route from where the last run stopped; every way out ends the run (gives up ``lease``)
         in its last write."""
-        state, route = await self._step(state)
+        state, decided = await self._step(state)
+        route = decided.vendors
         position, tries = state.chain_pos, state.vendor_tries
         if crashed and position < len(route):
             # The last run died mid-way, maybe after its request left: never call that vendor twice for one send.
-            position, tries = await self._pass_over(state, route, position, AttemptOutcome.OUTCOME_UNKNOWN, WORKER_LOST)
+            position, tries = await self._pass_over(
+                state, decided, position, AttemptOutcome.OUTCOME_UNKNOWN, WORKER_LOST
+            )
         while position < len(route):
             vendor = route[position]
             provider = self._providers[vendor.name]
@@ -174,13 +191,13 @@ class Deliverer:
                 return None
             skipped = AttemptOutcome.VENDOR_UNAVAILABLE
             if provider.cannot_honour(state.spec) is not None:  # before the breaker: it would take the probe
-                position, tries = await self._pass_over(state, route, position, skipped, CANNOT_HONOUR)
+                position, tries = await self._pass_over(state, decided, position, skipped, CANNOT_HONOUR)
                 continue
             if not await self._breakers.allow(vendor, time.time()):
-                position, tries = await self._pass_over(state, route, position, skipped, CIRCUIT_OPEN)
+                position, tries = await self._pass_over(state, decided, position, skipped, CIRCUIT_OPEN)
                 continue
             try:
-                sent, attempt = await self._attempt(provider, state)
+                sent, attempt = await self._attempt(provider, state, decided.reasons[position])
             except Rejected as exc:
                 await self._breaker(vendor, CallResult.SUCCESS)
                 reason = f"rejected by {vendor.name}: {exc.code}"
@@ -275,28 +292,38 @@ class Deliverer:
         log.warning("otp %s: failed: %s", state.otp_id, reason)
         return Finished(PostbackEvent.FAILED, state.spec.failure_url is not None)
 
-    async def _step(self, state: DeliveryState) -> tuple[DeliveryState, tuple[ProviderSettings, ...]]:
-        """The OTP's current workflow step: its spec on the step's channel, and its route. Without a configured
-        workflow: the spec as asked and the country route. A step that names no vendor leaves out the vendors
-        that took an earlier send of this OTP on the same channel without a delivered receipt."""
-        if not state.workflow:
-            return state, routing.route(self._settings, state.spec.recipient, state.route_first)
-        workflow = self._settings.workflow(state.workflow)
-        step = workflow.steps[min(state.step, workflow.last_step)]
-        channel = workflow.channel(state.step, state.spec.channel)
-        stepped = replace(state, spec=state.spec.model_copy(update={"channel": channel}))
-        route = routing.step_route(self._settings, state.spec.recipient, state.route_first, step)
-        if step.vendor is None:
-            attempts = await self._store.logged_attempts(state.otp_id)
-            unconfirmed = {
-                attempt.vendor
-                for attempt in attempts
-                if attempt.send_number < state.send_seq
-                and attempt.outcome is AttemptOutcome.DELIVERED
-                and (attempt.channel or state.spec.channel) == channel
-                and attempt.receipt is not ReceiptStatus.DELIVERED
-            }
-            route = tuple(vendor for vendor in route if vendor.name not in unconfirmed)
+    async def _step(self, state: DeliveryState) -> tuple[DeliveryState, Route]:
+        """The OTP's current workflow step: its spec on the step's channel, and its route (``routing.decide``, once
+        per send: a later run of the send walks the route its first run kept). Without a configured workflow: the
+        spec as asked and the country route. A step that names no vendor leaves out the vendors that took an
+        earlier send of this OTP on the same channel without a delivered receipt."""
+        recipient = state.spec.recipient
+        kept = routing.decided(self._settings, recipient, state.routing, state.send_seq)
+        step, stepped, unconfirmed = None, state, frozenset[str]()
+        if state.workflow:
+            workflow = self._settings.workflow(state.workflow)
+            step = workflow.steps[min(state.step, workflow.last_step)]
+            channel = workflow.channel(state.step, state.spec.channel)
+            stepped = replace(state, spec=state.spec.model_copy(update={"channel": channel}))
+            if step.vendor is None and kept is None:
+                attempts = await self._store.logged_attempts(state.otp_id)
+                unconfirmed = frozenset(
+                    attempt.vendor
+                    for attempt in attempts
+                    if attempt.send_number < state.send_seq
+                    and attempt.outcome is AttemptOutcome.DELIVERED
+                    and (attempt.channel or state.spec.channel) == channel
+                    and attempt.receipt is not ReceiptStatus.DELIVERED
+                )
+        if kept is not None:
+            return stepped, kept
+        board = await self._scoreboard.board()
+        channel = stepped.spec.channel
+        route = routing.decide(
+            self._settings, recipient, channel, state.route_first, step, board, self._rng, exclude=unconfirmed
+        )
+        if not route.fixed:
+            await self._store.save_route(state.otp_id, state.send_seq, route.dumps(state.send_seq))
         return stepped, route
 
     def _delivered(self, state: DeliveryState) -> Finished:
@@ -322,15 +349,15 @@ class Deliverer:
     async def _pass_over(
         self,
         state: DeliveryState,
-        route: tuple[ProviderSettings, ...],
+        route: Route,
         position: int,
         outcome: AttemptOutcome,
         error_code: str,
     ) -> tuple[int, int]:
         """Log the vendor at ``position`` as passed over without a call, and move on to the next one;
         returns the new position and tries."""
-        vendor = route[position].name
-        await self._log_attempt(state, vendor, time.time(), outcome, error_code)
+        vendor = route.vendors[position].name
+        await self._log_attempt(state, vendor, time.time(), outcome, error_code, route.reasons[position])
         FAILOVERS.labels(vendor).inc()
         await self._store.save_progress(state.otp_id, state.send_seq, position + 1, 0)
         return position + 1, 0
@@ -338,9 +365,9 @@ class Deliverer:
     async def _breaker(self, vendor: ProviderSettings, outcome: CallResult) -> None:
         await self._breakers.record(vendor, outcome, time.time())
 
-    async def _attempt(self, provider: Provider, state: DeliveryState) -> tuple[Sent, Attempt]:
+    async def _attempt(self, provider: Provider, state: DeliveryState, reason: RoutingReason) -> tuple[Sent, Attempt]:
         """One vendor call: the vendor's references and the successful attempt (a failure is logged here); the
-        attempt awaits its receipt (NONE)."""
+        attempt awaits its receipt (NONE). ``reason``: why the route tried this vendor there."""
         spec, otp_id, code = state.spec, state.otp_id, None
         if not provider.generates_codes:
             code = codes.generate(spec.code_length, spec.otp_type)
@@ -355,14 +382,20 @@ class Deliverer:
             else:
                 sent = await provider.send_tracked(spec, otp_id=otp_id, expiry=expiry, code=code)
         except ProviderError as exc:
-            await self._log_attempt(state, provider.name, started, outcome_of(exc), exc.code)
+            await self._log_attempt(state, provider.name, started, outcome_of(exc), exc.code, reason)
             raise
-        accepted = attempt_of(state, provider.name, started, AttemptOutcome.DELIVERED, None)
+        accepted = attempt_of(state, provider.name, started, AttemptOutcome.DELIVERED, None, reason)
         return sent, accepted.model_copy(update={"receipt": ReceiptStatus.NONE})
 
     async def _log_attempt(
-        self, state: DeliveryState, vendor: str, started: float, outcome: AttemptOutcome, error_code: str | None
+        self,
+        state: DeliveryState,
+        vendor: str,
+        started: float,
+        outcome: AttemptOutcome,
+        error_code: str | None,
+        reason: RoutingReason,
     ) -> None:
-        attempt = attempt_of(state, vendor, started, outcome, error_code)
+        attempt = attempt_of(state, vendor, started, outcome, error_code, reason)
         await self._store.record_attempt(state.otp_id, attempt)
         say(state.otp_id, attempt)

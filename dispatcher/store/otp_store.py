@@ -1,11 +1,12 @@
 """``OtpStore``: every operation on OTP records, the producer's, verification's, the worker runs' and the
-sweeper's, the receipts', the workflows' and the stats'."""
+sweeper's, the receipts', the workflows', the stats', and the routing evidence and overrides."""
 
 from __future__ import annotations
 
 from dispatcher.store.producer import ProducerOperations
 from dispatcher.store.receipts import ReceiptOperations
 from dispatcher.store.runs import RunOperations
+from dispatcher.store.scores import RoutingOperations
 from dispatcher.store.stats import StatsOperations
 from dispatcher.store.sweeps import SweepOperations
 from dispatcher.store.verification import VerificationOperations
@@ -20,5 +21,6 @@ class OtpStore(
     ReceiptOperations,
     WorkflowOperations,
     StatsOperations,
+    RoutingOperations,
 ):
     """All OTP reads and writes over one Redis client. Redis failures surface as ``ServiceUnavailable``."""

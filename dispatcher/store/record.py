@@ -69,6 +69,9 @@ class Field(StrEnum):
     ROUTE_FIRST = auto()
     """The vendor that delivered the previous send, tried first by this one."""
     CHAIN_POS = auto()
+    ROUTING = auto()
+    """The route a send decided at its first run, and why (``{"send": n, "route": [[vendor, reason], ...]}``, JSON):
+    later runs of the same send walk it (empty, or of an older send: decide again)."""
     VENDOR_TRIES = auto()
     DELIVERED_BY = auto()
     VENDOR = auto()
@@ -150,6 +153,8 @@ class DeliveryState:
     step: int = 0
     country: str = OTHER_COUNTRY
     """The number's country as metrics label it."""
+    routing: str = ""
+    """The route decided by an earlier run of a send (``Field.ROUTING``)."""
 
 
 def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
@@ -176,6 +181,7 @@ def encode(otp: NewOtp, sealer: Sealer) -> dict[Field, EncodableT]:
         Field.CRASHES: 0,
         Field.ROUTE_FIRST: "",
         Field.CHAIN_POS: 0,
+        Field.ROUTING: "",
         Field.VENDOR_TRIES: 0,
         Field.DELIVERED_BY: "",
         Field.VENDOR: "",
@@ -217,6 +223,7 @@ def delivery_state(otp_id: str, record: Mapping[str, str], sealer: Sealer) -> De
         workflow=record.get(Field.WORKFLOW, ""),
         step=int(record.get(Field.STEP, 0)),
         country=record.get(Field.COUNTRY) or OTHER_COUNTRY,
+        routing=record.get(Field.ROUTING, ""),
     )
 
 

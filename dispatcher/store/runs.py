@@ -91,6 +91,7 @@ class RunOperations(Connected):
         self._record_attempt = load(redis, "record_attempt")
         self._add_code_hash = load(redis, "add_code_hash")
         self._mark_failed = load(redis, "mark_failed")
+        self._save_route = load(redis, "save_route")
 
     async def delivery_state(self, otp_id: str) -> DeliveryState | None:
         """The OTP as a worker delivers it (its spec unsealed), or None once it is gone."""
@@ -147,6 +148,11 @@ class RunOperations(Connected):
         args: list[EncodableT] = [send_seq, chain_pos, vendor_tries, retry_at, lease, otp_id, self._due_grace]
         async with redis_errors():
             return int(await self._save_progress(keys=keys, args=args))
+
+    async def save_route(self, otp_id: str, send_seq: int, routing: str) -> None:
+        """Keep the route send ``send_seq`` decided (``Field.ROUTING``), so its later runs walk the same one."""
+        async with redis_errors():
+            await self._save_route(keys=[record_key(otp_id)], args=[send_seq, routing])
 
     async def record_attempt(self, otp_id: str, attempt: Attempt) -> None:
         """Append one failed vendor call to the attempt log; the log expires with the record."""

@@ -3,8 +3,9 @@
 A script runs after a prelude: ``F``, the table of the record's field names built from ``record.Field``
 (reading a name not declared there raises an error rather than giving nil), then every shared function
 of ``lua/shared/`` (``end_run``, ``push_attempt``, the due indexes' ``due_at``, ``not_due`` and
-``owe_postback``, the stats' ``count_outcome`` with its ``STATS_PREFIX`` and ``STATS_KEEP``). Scripts name
-fields ``F.status``, never ``'status'``, so a field renamed in ``record.py`` cannot leave a script behind.
+``owe_postback``, the stats' ``count_outcome`` with its ``STATS_PREFIX`` and ``STATS_KEEP``, and
+``score_attempt`` with ``S``, the routing evidence's names). Scripts name fields ``F.status``, never
+``'status'``, so a field renamed in ``record.py`` cannot leave a script behind.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from importlib import resources
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from dispatcher.constants import STATS_KEEP, STATS_PREFIX
+from dispatcher.constants import (
+    SCORE_BUCKET,
+    SCORE_KEEP,
+    SCORES_INDEX,
+    SCORES_PREFIX,
+    STATS_KEEP,
+    STATS_PREFIX,
+    prefix_block_key,
+)
 from dispatcher.store.record import Field
 
 LUA = resources.files("dispatcher.store") / "lua"
@@ -22,9 +31,15 @@ FIELDS = (
     "local F = setmetatable({"
     + ", ".join(f"{field}='{field}'" for field in Field)
     + "}, {__index = function(_, name) error('no OTP record field ' .. name) end})\n"
-    + f"local STATS_PREFIX, STATS_KEEP = '{STATS_PREFIX}', {STATS_KEEP}\n"
 )
-SHARED = "".join(path.read_text() for path in sorted((LUA / "shared").iterdir(), key=lambda path: path.name))
+NAMES = (
+    f"local STATS_PREFIX, STATS_KEEP = '{STATS_PREFIX}', {STATS_KEEP}\n"
+    f"local S = {{prefix='{SCORES_PREFIX}', index='{SCORES_INDEX}', block='{prefix_block_key('')}',"
+    f" bucket={SCORE_BUCKET}, keep={SCORE_KEEP}}}\n"
+)
+"""The keys the shared functions write: the stats' (``shared/stats.lua``) and the routing evidence's, with its
+bucket (``shared/attempt_score.lua``)."""
+SHARED = NAMES + "".join(path.read_text() for path in sorted((LUA / "shared").iterdir(), key=lambda path: path.name))
 
 
 def record_script(redis: aioredis.Redis, source: str) -> AsyncScript:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+"""The quick bench runs its scenarios one after the other, routing's two runs included: well over a minute."""
 
 BASELINES = {"noop_drain", "plain_celery_per_otp", "naive_prefork"}
 RATED_SCENARIOS = {
@@ -34,7 +35,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
         env=clean,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=200,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result, out
@@ -103,11 +104,31 @@ def test_the_conversion_runs_with_and_without_the_workflow_are_printed_side_by_s
     assert conversion["workflow"]["send_to_receipt_ms"]["p95"] is not None
 
 
-def test_the_plot_is_written_as_a_png(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_the_plots_are_written_as_pngs(
+    run: tuple[subprocess.CompletedProcess[str], Path], results: dict[str, Any]
+) -> None:
     _, out = run
-    [plot] = out.glob("*.png")
+    plots = sorted(out.glob("*.png"))
 
-    assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert [plot.name for plot in plots] == [f"{results['date']}-routing.png", f"{results['date']}.png"]
+    assert all(plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for plot in plots)
+
+
+def test_the_routing_runs_are_printed_side_by_side_with_the_issues_targets(
+    run: tuple[subprocess.CompletedProcess[str], Path], results: dict[str, Any]
+) -> None:
+    printed, _ = run
+    routing = results["routing"]
+
+    for name in ("static_chain", "adaptive"):
+        otps = routing["parameters"]["otps"]
+        assert routing[name]["sent"] == {"+33": otps, "+44": otps}, name
+        assert len(routing[name]["curves"]["+33"]["vendor_a_share"]) == otps
+        assert f"| {name} | " in printed.stdout
+    assert routing["static_chain"]["good_share"]["+44"] == 1.0  # the chain: d7 first, always
+    assert len(routing["targets"]) == 4
+    for target in routing["targets"]:
+        assert f"| {target['target']} |" in printed.stdout
 
 
 def test_each_throughput_is_printed_and_kept_as_ratios_to_the_yardsticks_of_the_same_run(

@@ -92,6 +92,25 @@ def test_a_route_naming_an_unknown_provider_is_refused() -> None:
         chain(routes={"+91": ["nowhere"]})
 
 
+def test_route_policies_default_to_ordered_and_the_longest_prefix_wins() -> None:
+    settings = chain(route_policies={"+9": {"policy": "adaptive"}, "+91": {"policy": "weighted", "weights": {"d7": 1}}})
+
+    assert settings.route_policy("+919876543210").policy == "weighted"
+    assert settings.route_policy("+971501234567").policy == "adaptive"
+    assert settings.route_policy("+33612345678").policy == "ordered"
+
+
+def test_route_policies_name_a_prefix_or_default_and_weights_only_configured_vendors() -> None:
+    with pytest.raises(ValueError, match="not configured: nowhere"):
+        chain(route_policies={"default": {"policy": "weighted", "weights": {"nowhere": 1}}})
+    with pytest.raises(ValueError, match=r"route_policies\.91"):
+        chain(route_policies={"91": {"policy": "adaptive"}})
+    with pytest.raises(ValueError, match="a weighted route needs weights"):
+        chain(route_policies={"+91": {"policy": "weighted"}})
+    with pytest.raises(ValueError, match="conversion_wait must stay below window"):
+        chain(routing={"window": 60, "conversion_wait": 60})
+
+
 def with_config(monkeypatch: pytest.MonkeyPatch, path: Path, text: str) -> Path:
     path.write_text(text)
     monkeypatch.setenv("OTP_CONFIG_FILE", str(path))
