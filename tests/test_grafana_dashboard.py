@@ -57,5 +57,6 @@ def test_the_dashboard_shows_conversions_latency_errors_receipts_and_routes() ->
         "Delivered receipt rate by route",
         "Conversion rate by route",
         "Expired unconverted by route",
+        "First vendor by country (routing)",
     }
     assert len({panel["id"] for panel in panels(BOARD)}) == len(panels(BOARD))

@@ -46,7 +46,7 @@ from vendors.receipts import Sent
 from workers import routing
 from workers.attempts import CANNOT_HONOUR, CIRCUIT_OPEN, WORKER_LOST, attempt_of, failure_reason, outcome_of, say
 from workers.breaker import CallResult, CircuitBreakers
-from workers.metrics import FAILOVERS, RETRIES, ROUTE_RECEIPTS, ROUTE_SENDS, STEP_ADVANCES
+from workers.metrics import FAILOVERS, RETRIES, ROUTE_RECEIPTS, ROUTE_SENDS, ROUTING_DECISIONS, STEP_ADVANCES
 from workers.routing import Route
 from workers.scoreboard import Scoreboard
 
@@ -324,6 +324,9 @@ class Deliverer:
         )
         if not route.fixed:
             await self._store.save_route(state.otp_id, state.send_seq, route.dumps(state.send_seq))
+        if route.vendors:
+            lead, why = route.vendors[0].name, route.reasons[0]
+            ROUTING_DECISIONS.labels(why.policy, state.country, channel, lead, routing.why_first(why, lead, state.route_first)).inc()
         return stepped, route
 
     def _delivered(self, state: DeliveryState) -> Finished:

@@ -69,6 +69,14 @@ ROUTE_RECEIPTS = Counter(
     ["vendor", "channel", "country", "receipt"],
     registry=REGISTRY,
 )
+ROUTING_DECISIONS = Counter(
+    "otp_routing_decisions",
+    "Sends routed, by the route's policy, the number's country, the channel, the vendor that leads and why it leads: "
+    "ranked (by the policy: the chain's order, a weight, a posterior's draw), explored (exploration or the floor), "
+    "pinned (an operator), previous (it took the previous send of a resend)",
+    ["policy", "country", "channel", "vendor", "why"],
+    registry=REGISTRY,
+)
 EXPIRED_UNCONVERTED = Counter(
     "otp_expired_unconverted",
     "Accepted attempts of OTPs that expired unverified, by vendor, channel and country, counted by the sweeping "

@@ -144,6 +144,15 @@ def decided(settings: Settings, recipient: str, routing: str, send_seq: int) -> 
     return Route(tuple(vendor for vendor, _ in pairs), tuple(reason for _, reason in pairs))
 
 
+def why_first(reason: RoutingReason, vendor: str, first: str) -> str:
+    """Why the vendor that leads a route leads it, in one word (``otp_routing_decisions_total``'s ``why``)."""
+    if reason.pinned:
+        return "pinned"
+    if vendor == first:
+        return "previous"
+    return "explored" if reason.explored else "ranked"
+
+
 def _in_words(reason: RoutingReason, vendor: str, first: str, how: Draw) -> str:
     if reason.pinned:
         said = "pinned by an operator"

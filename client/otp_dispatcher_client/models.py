@@ -81,6 +81,23 @@ class SentOtp:
 
 
 @dataclass(frozen=True)
+class RoutingReason:
+    """Why a vendor was tried where it was: the route's ``policy`` (``ordered``, ``weighted``, ``adaptive``, or
+    ``step`` for a workflow step's own vendor), its ``rank`` (1: first), its ``score`` (adaptive: its draw; weighted:
+    its weight's share), its evidence, whether it was explored, pinned, or others banned, and ``reason`` in words."""
+
+    policy: str
+    rank: int
+    score: float | None
+    successes: int | None
+    failures: int | None
+    explored: bool
+    pinned: bool
+    banned: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
 class Attempt:
     """One call to one vendor for one send (the first send is number 1, each resend adds one); ``step`` and
     ``channel`` for a send of a workflow; the ``receipt`` fields once the vendor accepted the message."""
@@ -100,6 +117,7 @@ class Attempt:
     receipt_at: datetime | None = None
     receipt_latency_ms: float | None = None
     """From the vendor accepting the message to its receipt."""
+    routing: RoutingReason | None = None
 
 
 @dataclass(frozen=True)

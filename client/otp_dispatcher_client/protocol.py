@@ -37,6 +37,7 @@ from otp_dispatcher_client.models import (
     ReceiptStatus,
     RouteFigures,
     RouteStatsReport,
+    RoutingReason,
     SendOptions,
     SentOtp,
     StatsWindow,
@@ -199,6 +200,21 @@ def _attempt(data: Any) -> Attempt:
         receipt_reason=_optional_str(data.get("receipt_reason")),
         receipt_at=None if data.get("receipt_at") is None else datetime.fromisoformat(data["receipt_at"]),
         receipt_latency_ms=_optional_float(data.get("receipt_latency_ms")),
+        routing=None if data.get("routing") is None else _routing(data["routing"]),
+    )
+
+
+def _routing(data: Any) -> RoutingReason:
+    return RoutingReason(
+        policy=str(data["policy"]),
+        rank=int(data["rank"]),
+        score=_optional_float(data.get("score")),
+        successes=_optional_int(data.get("successes")),
+        failures=_optional_int(data.get("failures")),
+        explored=bool(data.get("explored", False)),
+        pinned=bool(data.get("pinned", False)),
+        banned=tuple(str(vendor) for vendor in data.get("banned", ())),
+        reason=str(data["reason"]),
     )
 
 

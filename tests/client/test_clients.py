@@ -148,6 +148,10 @@ async def test_a_report_shows_the_vendor_and_every_attempt(client: Client, api: 
     assert report.created_at.tzinfo is not None
     assert report.created_at < report.expires_at
     assert [(a.send_number, a.vendor, a.outcome) for a in report.attempts] == [(1, "d7", AttemptOutcome.DELIVERED)]
+    [attempt] = report.attempts
+    assert attempt.routing is not None
+    assert (attempt.routing.policy, attempt.routing.rank) == ("ordered", 1)
+    assert attempt.routing.reason.startswith("ordered #1")
 
 
 async def test_a_report_shows_the_receipt_and_once_verified_the_attempt_credited(client: Client, api: Api) -> None:

@@ -27,6 +27,7 @@ from tests.vendors.specs import SPEC
 from vendors import build_providers
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer, Finished, RetryLater
+from workers.metrics import REGISTRY
 from workers.routing import Board
 from workers.scoreboard import Scoreboard
 
@@ -155,3 +156,24 @@ async def test_a_scoreboard_that_cannot_read_redis_keeps_its_last_view_and_routi
 
     # Then it answers its last view (none yet: no evidence, no override) rather than fail the send
     assert first == again == Board()
+
+
+def decisions(vendor: str, why: str) -> float:
+    labels = {"policy": "adaptive", "country": "+33", "channel": "SMS", "vendor": vendor, "why": why}
+    return REGISTRY.get_sample_value("otp_routing_decisions_total", labels) or 0.0
+
+
+async def test_each_send_routed_is_counted_by_the_vendor_that_leads_it_and_why(
+    deliverer: tuple[Deliverer, OtpStore],
+) -> None:
+    # Given routed-b pinned for +33 before the worker routes anything (its scoreboard's first read sees the pin)
+    chain, store = deliverer
+    await store.set_override(Override("+33", "*", "routed-b", Action.PIN))
+    before = {vendor: decisions(vendor, "pinned") for vendor in NAMES}
+
+    # When five sends are routed
+    for _ in range(5):
+        await chain.deliver(SendJob(await new_otp(store), FIRST_JOB))
+
+    # Then five decisions are counted for routed-b, led because it is pinned, and none for routed-a
+    assert {vendor: decisions(vendor, "pinned") - before[vendor] for vendor in NAMES} == {"routed-a": 0, "routed-b": 5}
