@@ -326,7 +326,9 @@ class Deliverer:
             await self._store.save_route(state.otp_id, state.send_seq, route.dumps(state.send_seq))
         if route.vendors:
             lead, why = route.vendors[0].name, route.reasons[0]
-            ROUTING_DECISIONS.labels(why.policy, state.country, channel, lead, routing.why_first(why, lead, state.route_first)).inc()
+            ROUTING_DECISIONS.labels(
+                why.policy, state.country, channel, lead, routing.why_first(why, lead, state.route_first)
+            ).inc()
         return stepped, route
 
     def _delivered(self, state: DeliveryState) -> Finished:
