@@ -325,10 +325,9 @@ class Deliverer:
         if not route.fixed:
             await self._store.save_route(state.otp_id, state.send_seq, route.dumps(state.send_seq))
         if route.vendors:
-            lead, why = route.vendors[0].name, route.reasons[0]
-            ROUTING_DECISIONS.labels(
-                why.policy, state.country, channel, lead, routing.why_first(why, lead, state.route_first)
-            ).inc()
+            lead, reason = route.vendors[0].name, route.reasons[0]
+            why = routing.why_first(reason, lead, state.route_first)
+            ROUTING_DECISIONS.labels(reason.policy, state.country, channel, lead, why).inc()
         return stepped, route
 
     def _delivered(self, state: DeliveryState) -> Finished:
