@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import pytest
 import redis
 from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from config import Settings
 from devtools import processes
 from devtools.devstack import sandbox_providers
+from devtools.embedded_redis import EmbeddedRedis
 from devtools.processes import free_port, listening
 from devtools.sandbox_receipts import point_octopush_receipts
 from dispatcher.constants import SEND_QUEUE, breaker_key, lease_key
@@ -249,6 +251,30 @@ def start_process(
     (as the benchmark starts its stack)."""
     args = ["-m", "cli", command, *(extra or [])]
     return processes.start_process(args, env, logs / f"{name or command}.log", ready)
+
+
+@asynccontextmanager
+async def stack_api(stack: Stack) -> AsyncIterator[Api]:
+    """``quiet_api`` with a Redis client of its own on the stack's Redis (closed on exit)."""
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        async with quiet_api(stack, client) as api:
+            yield api
+    finally:
+        client.close()
+
+
+@contextmanager
+def own_stack(
+    tmp_path_factory: pytest.TempPathFactory, name: str, chain: Sequence[str] = (), **overrides: str
+) -> Iterator[Stack]:
+    """``running_stack`` on an embedded Redis of its own, for a module whose settings differ from the session's
+    stack (``overrides``); its data and logs in ``<name>-redis`` and ``<name>-logs``."""
+    with (
+        EmbeddedRedis(tmp_path_factory.mktemp(f"{name}-redis")) as server,
+        running_stack(server.url, tmp_path_factory.mktemp(f"{name}-logs"), chain, **overrides) as started,
+    ):
+        yield started
 
 
 @contextmanager

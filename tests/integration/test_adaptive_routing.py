@@ -17,11 +17,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from bench.conversion import Phone
-from devtools.embedded_redis import EmbeddedRedis
-from tests.support import Api, Stack, quiet_api, running_stack, wait_for
+from tests.support import Api, Stack, own_stack, stack_api, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -41,23 +39,15 @@ TYPED_WITHIN = 20.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("adaptive-redis"))
-    server.start()
-    try:
-        overrides = {"OTP_ROUTES": "{}", "OTP_ROUTE_POLICIES": json.dumps(POLICIES), "OTP_ROUTING": json.dumps(ROUTING)}
-        logs = tmp_path_factory.mktemp("adaptive-logs")
-        with running_stack(server.url, logs, chain=("d7", "octopush"), **overrides) as started:
-            yield started
-    finally:
-        server.stop()
+    overrides = {"OTP_ROUTES": "{}", "OTP_ROUTE_POLICIES": json.dumps(POLICIES), "OTP_ROUTING": json.dumps(ROUTING)}
+    with own_stack(tmp_path_factory, "adaptive", chain=("d7", "octopush"), **overrides) as started:
+        yield started
 
 
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[Api]:
-    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    async with quiet_api(stack, client) as api:
+    async with stack_api(stack) as api:
         yield api
-    client.close()
 
 
 LENGTH = {"+33": 12, "+44": 13}

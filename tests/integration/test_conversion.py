@@ -12,11 +12,9 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis
 
 from bench.conversion import Phone
-from devtools.embedded_redis import EmbeddedRedis
-from tests.support import Api, Stack, quiet_api, running_stack, wait_for
+from tests.support import Api, Stack, own_stack, stack_api, wait_for
 
 WORKFLOW = "+33622"
 PLAIN = "+33633"
@@ -36,23 +34,16 @@ def numbers(prefix: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("conversion-redis"))
-    server.start()
-    try:
-        overrides = {"OTP_WORKFLOWS": json.dumps(WORKFLOWS), "OTP_WORKFLOW_ROUTES": json.dumps({WORKFLOW: "failover"})}
-        with running_stack(server.url, tmp_path_factory.mktemp("conversion-logs"), **overrides) as started:
-            yield started
-    finally:
-        server.stop()
+    overrides = {"OTP_WORKFLOWS": json.dumps(WORKFLOWS), "OTP_WORKFLOW_ROUTES": json.dumps({WORKFLOW: "failover"})}
+    with own_stack(tmp_path_factory, "conversion", **overrides) as started:
+        yield started
 
 
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[Api]:
-    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    async with quiet_api(stack, client) as api:
+    async with stack_api(stack) as api:
         stack.point_octopush_receipts()
         yield api
-    client.close()
 
 
 @pytest.fixture

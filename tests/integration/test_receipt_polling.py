@@ -12,11 +12,18 @@ import json
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis
 
-from devtools.embedded_redis import EmbeddedRedis
 from devtools.processes import free_port
-from tests.support import Api, Stack, delivered_to_phone, number, quiet_api, running_stack, scrape, wait_for
+from tests.support import (
+    Api,
+    Stack,
+    delivered_to_phone,
+    number,
+    own_stack,
+    scrape,
+    stack_api,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,25 +36,18 @@ WORKFLOWS = {"default": {"steps": [{"vendor": "d7", "deadline": DEADLINE}, {"cha
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("polling-redis"))
-    server.start()
-    try:
-        overrides = {
-            "OTP_WORKFLOWS": json.dumps(WORKFLOWS),
-            "OTP_CALLBACK_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: every postback is lost
-        }
-        with running_stack(server.url, tmp_path_factory.mktemp("polling-logs"), **overrides) as started:
-            yield started
-    finally:
-        server.stop()
+    overrides = {
+        "OTP_WORKFLOWS": json.dumps(WORKFLOWS),
+        "OTP_CALLBACK_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: every postback is lost
+    }
+    with own_stack(tmp_path_factory, "polling", **overrides) as started:
+        yield started
 
 
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[Api]:
-    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    async with quiet_api(stack, client) as api:
+    async with stack_api(stack) as api:
         yield api
-    client.close()
 
 
 async def d7_receipts_lost(api: Api, count: int) -> bool | None:

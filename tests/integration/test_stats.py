@@ -16,10 +16,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-import redis
 
-from devtools.embedded_redis import EmbeddedRedis
-from tests.support import Api, Stack, quiet_api, random_number, running_stack, scrape, wait_for
+from tests.support import Api, Stack, own_stack, random_number, scrape, stack_api, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -30,23 +28,16 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("stats-redis"))
-    server.start()
-    try:
-        routes = json.dumps({"+91": ["messagecentral"], "+44": ["octopush"]})
-        with running_stack(server.url, tmp_path_factory.mktemp("stats-logs"), OTP_ROUTES=routes) as started:
-            yield started
-    finally:
-        server.stop()
+    routes = json.dumps({"+91": ["messagecentral"], "+44": ["octopush"]})
+    with own_stack(tmp_path_factory, "stats", OTP_ROUTES=routes) as started:
+        yield started
 
 
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[Api]:
-    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    async with quiet_api(stack, client) as api:
+    async with stack_api(stack) as api:
         stack.point_octopush_receipts()
         yield api
-    client.close()
 
 
 def british_number() -> str:

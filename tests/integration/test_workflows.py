@@ -16,11 +16,17 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import redis
 
-from devtools.embedded_redis import EmbeddedRedis
 from dispatcher.constants import DEADLINES_KEY
-from tests.support import Api, Stack, delivered_to_phone, number, quiet_api, running_stack, wait_for
+from tests.support import (
+    Api,
+    Stack,
+    delivered_to_phone,
+    number,
+    own_stack,
+    stack_api,
+    wait_for,
+)
 
 FAST = "+33622"
 SLOW = "+33633"
@@ -45,26 +51,19 @@ WORKFLOWS = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("workflow-redis"))
-    server.start()
-    try:
-        overrides = {
-            "OTP_WORKFLOWS": json.dumps(WORKFLOWS),
-            "OTP_WORKFLOW_ROUTES": json.dumps({SLOW: "slow", VOICE: "voice"}),
-        }
-        with running_stack(server.url, tmp_path_factory.mktemp("workflow-logs"), **overrides) as started:
-            yield started
-    finally:
-        server.stop()
+    overrides = {
+        "OTP_WORKFLOWS": json.dumps(WORKFLOWS),
+        "OTP_WORKFLOW_ROUTES": json.dumps({SLOW: "slow", VOICE: "voice"}),
+    }
+    with own_stack(tmp_path_factory, "workflow", **overrides) as started:
+        yield started
 
 
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[Api]:
-    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    async with quiet_api(stack, client) as api:
+    async with stack_api(stack) as api:
         stack.point_octopush_receipts()
         yield api
-    client.close()
 
 
 async def deadline_ran(api: Api, otp_id: str) -> bool | None:
