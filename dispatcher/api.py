@@ -121,13 +121,13 @@ async def report(request: web.Request) -> web.Response:
 async def route_stats(request: web.Request) -> web.Response:
     """Each route's (vendor, channel, country) outcomes over the last hour or day (``window``, default hour)."""
     window = _validate(_WINDOW, request.query.get("window", "hour"), "query", "window")
-    return _json(await request.app[SERVICE].route_stats(window))
+    return _json(await request.app[SERVICE].operators.route_stats(window))
 
 
 @routes.get(OVERRIDES_ROUTE)
 async def routing_overrides(request: web.Request) -> web.Response:
     """Every routing override in force."""
-    return _json(await request.app[SERVICE].overrides())
+    return _json(await request.app[SERVICE].operators.overrides())
 
 
 @routes.put(OVERRIDE_ROUTE)
@@ -135,7 +135,7 @@ async def set_routing_override(request: web.Request) -> web.Response:
     """Pin or ban a vendor for a country (and a channel); every worker honours it within about a second."""
     country, vendor = _override_path(request)
     body = await _parse(request, OverrideRequest)
-    return _json(await request.app[SERVICE].set_override(country, vendor, body))
+    return _json(await request.app[SERVICE].operators.set_override(country, vendor, body))
 
 
 @routes.delete(OVERRIDE_ROUTE)
@@ -145,8 +145,8 @@ async def delete_routing_override(request: web.Request) -> web.Response:
     channel = request.query.get("channel")
     if channel is not None:
         channel = _validate(_CHANNEL, channel, "query", "channel")
-    await request.app[SERVICE].delete_override(country, vendor, channel)
-    return _json(await request.app[SERVICE].overrides())
+    await request.app[SERVICE].operators.delete_override(country, vendor, channel)
+    return _json(await request.app[SERVICE].operators.overrides())
 
 
 def _override_path(request: web.Request) -> tuple[str, str]:

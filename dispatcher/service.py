@@ -14,7 +14,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from config import Settings
 from config.settings import OTHER_COUNTRY
@@ -24,27 +23,21 @@ from dispatcher.errors import (
     InvalidRequest,
     ResendRefused,
     UnknownOtp,
-    UnknownOverride,
     VendorCheckUnavailable,
 )
 from dispatcher.guards import Caller, Guards, Recipient
 from dispatcher.jobs import JobQueue
 from dispatcher.metrics import CONVERSIONS, OTPS_BY_COUNTRY, SEND_TO_VERIFY, STEP_ADVANCES
+from dispatcher.operators import Operators
 from dispatcher.policy import otp_spec
 from dispatcher.schemas import (
     OtpReport,
     OtpStatus,
-    OverrideRequest,
     ResendOtpRequest,
     ResendOtpResponse,
-    RouteFigures,
-    RouteStatsReport,
-    RoutingOverride,
-    RoutingOverrides,
     SendJob,
     SendOtpRequest,
     SendOtpResponse,
-    StatsWindow,
     StepEnd,
     VerifyOtpRequest,
     VerifyOtpResponse,
@@ -52,18 +45,14 @@ from dispatcher.schemas import (
 )
 from dispatcher.sealing import Sealer
 from dispatcher.store import (
-    ANY_CHANNEL,
     FIRST_JOB,
     MAX_VENDOR_CODES,
-    Action,
     Conversion,
     LimitReached,
     NewOtp,
     OtpStore,
-    Override,
     ReceiptAnswer,
     Replicas,
-    RouteStats,
     StepKind,
     VendorCheck,
     VerifyTicket,
@@ -83,8 +72,6 @@ CHECK_POLL_LAST = 0.05
 """A caller waiting on another's vendor check of its code asks the store again after 5 ms, doubling to 50 ms."""
 NO_LABEL = "none"
 """The vendor and channel label of a conversion no attempt could be credited with."""
-WINDOW_MINUTES: dict[StatsWindow, int] = {"hour": 60, "day": 24 * 60}
-"""The minutes each window of the stats route sums, the current one included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +107,8 @@ class OtpService:
         self._postbacks = bool(settings.postback_secret.get_secret_value())
         self._check_ttl = max((provider.timeout for provider in settings.providers), default=0.0) + CHECK_MARGIN
         self._vendors = settings.enabled_providers
+        self.operators = Operators(settings, store)
+        """The stats by route and the routing overrides (``dispatcher/operators.py``)."""
 
     @classmethod
     def connect(cls, settings: Settings) -> OtpService:
@@ -283,16 +272,6 @@ class OtpService:
     async def report(self, otp_id: str) -> OtpReport:
         return await self._store.report(otp_id, time.time())
 
-    async def route_stats(self, window: StatsWindow) -> RouteStatsReport:
-        """Each route's sends, receipts, conversions, expiries and median time to verify over ``window``."""
-        now = time.time()
-        minutes = WINDOW_MINUTES[window]
-        routes = await self._store.route_stats(now, minutes)
-        since = datetime.fromtimestamp((now // 60 - minutes + 1) * 60, tz=UTC)
-        return RouteStatsReport(
-            window=window, since=since, until=datetime.fromtimestamp(now, tz=UTC), routes=[_figures(r) for r in routes]
-        )
-
     async def receipt(self, vendor: str, receipt: Receipt) -> ReceiptAnswer:
         """Record a delivery receipt from ``vendor`` against the attempt it names (one step in Redis); the first
         receipt with evidence for the OTP's current send acts on its workflow: delivered ends it, undelivered
@@ -320,34 +299,6 @@ class OtpService:
                     "otp %s: step %d's job not queued (%s); the sweeper queues it", answer.otp_id, step.step, exc
                 )
         return answer
-
-    async def overrides(self) -> RoutingOverrides:
-        """Every routing override in force."""
-        held = await self._store.overrides()
-        return RoutingOverrides(overrides=[_override_view(override) for override in held])
-
-    async def set_override(self, country: str, vendor: str, request: OverrideRequest) -> RoutingOverride:
-        """Pin or ban ``vendor`` for ``country`` (a country of ``metrics_countries``, or ``other``) and the request's
-        channel (every channel when it names none); every worker honours it within ``routing.refresh`` seconds."""
-        self._check_override(country, vendor)
-        override = Override(country, request.channel or ANY_CHANNEL, vendor, Action(request.action))
-        await self._store.set_override(override)
-        log.info("routing override: %s %s for %s (%s)", override.action, vendor, country, override.channel)
-        return _override_view(override)
-
-    async def delete_override(self, country: str, vendor: str, channel: str | None) -> None:
-        """Lift the override of ``vendor`` for ``country`` and ``channel`` (every channel's when None)."""
-        self._check_override(country, vendor)
-        if not await self._store.delete_override(country, channel or ANY_CHANNEL, vendor):
-            raise UnknownOverride("No routing override is set for this country, channel and vendor.")
-        log.info("routing override lifted: %s for %s (%s)", vendor, country, channel or ANY_CHANNEL)
-
-    def _check_override(self, country: str, vendor: str) -> None:
-        countries = (*self._settings.metrics_countries, OTHER_COUNTRY)
-        if country not in countries:
-            raise InvalidRequest.at(["path", "country"], f"must be one of OTP_METRICS_COUNTRIES or other: {countries}")
-        if vendor not in {provider.name for provider in self._settings.providers}:
-            raise InvalidRequest.at(["path", "vendor"], "no provider of this name is configured")
 
     async def _vendor_check(self, vendor: str, reference: str, code: str) -> bool:
         try:
@@ -377,25 +328,3 @@ def _count(conversion: Conversion | None) -> None:
     if attempt is not None:
         accepted = attempt.started_at.timestamp() + attempt.latency_ms / 1000
         SEND_TO_VERIFY.labels(vendor).observe(max(0.0, time.time() - accepted))
-
-
-def _figures(stats: RouteStats) -> RouteFigures:
-    route = stats.route
-    return RouteFigures(
-        vendor=route.vendor,
-        channel=route.channel,
-        country=route.country,
-        sends=stats.sent,
-        delivered_receipts=stats.delivered,
-        undelivered_receipts=stats.undelivered,
-        conversions=stats.converted,
-        conversion_rate=stats.converted / stats.sent if stats.sent else None,
-        expired_unconverted=stats.expired,
-        median_verify_seconds=stats.median_verify_seconds,
-    )
-
-
-def _override_view(override: Override) -> RoutingOverride:
-    return RoutingOverride(
-        country=override.country, channel=override.channel, vendor=override.vendor, action=override.action.value
-    )
