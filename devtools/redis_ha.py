@@ -19,9 +19,6 @@ MASTER_NAME = "otp"
 DOWN_AFTER_MS = 1000
 """Sentinels hold the primary down after this long without an answer (production: 5000 to 30000)."""
 FAILOVER_TIMEOUT_MS = 5000
-REPLICATION = ["repl-diskless-sync-delay 0"]
-"""As compose runs primary and replica: a replica that must copy everything after a failover (it was ahead of the
-promoted one) gets the copy at once, not after Redis 7's default 5 s wait for more replicas."""
 READY_TIMEOUT = 20.0
 
 
@@ -57,7 +54,7 @@ class SentinelGroup:
     the sentinels."""
 
     def __init__(self, data_dir: Path, replicas: int = 1) -> None:
-        self.primary = EmbeddedRedis(data_dir / "primary", redis_7(), REPLICATION)
+        self.primary = EmbeddedRedis(data_dir / "primary", redis_7())
         self.replicas: list[EmbeddedRedis] = []
         self.sentinels: list[Sentinel] = []
         self._count = replicas
@@ -71,7 +68,7 @@ class SentinelGroup:
         self.primary.start()
         for n in range(self._count):
             replica = EmbeddedRedis(
-                self._data_dir / f"replica-{n}", redis_7(), [*REPLICATION, f"replicaof 127.0.0.1 {self.primary.port}"]
+                self._data_dir / f"replica-{n}", redis_7(), [f"replicaof 127.0.0.1 {self.primary.port}"]
             )
             self.replicas.append(replica)
             replica.start()
