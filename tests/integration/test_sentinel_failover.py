@@ -31,10 +31,10 @@ pytestmark = pytest.mark.slow
 
 RATE = 50
 """Sends per second, started on a fixed schedule whatever the answers."""
-LOAD_SECONDS = {1: 18.0, 0: 12.0}
-"""How long the load runs, by ``wait_replicas``: with ``WAIT`` the promotion counts once a replica is in sync, and
-a replica that was ahead of the promoted one must first copy it whole, which Redis 7 starts only after its
-``repl-diskless-sync-delay`` (5 s): the load goes on long enough to see sends 5 s after that."""
+LOAD_SECONDS = 12.0
+"""How long the load runs at least; it goes on until a second past ``RESUME_MARGIN`` after the promotion (with
+``WAIT`` the promotion counts once a replica is in sync, and a replica that was ahead of the promoted one must
+first copy it whole, which Redis 7 starts only after its ``repl-diskless-sync-delay``, 5 s)."""
 KILL_AT = 3.0
 """Seconds into the load when the primary is killed (SIGKILL)."""
 ANSWER_WITHIN = 2.0
@@ -111,13 +111,16 @@ async def send_one(api: Api, started: float) -> Sent:
     return Sent(started, time.monotonic() - started, status, recipient, key, body, otp_id, refusal)
 
 
-async def steady_load(api: Api, seconds: float, rate: int) -> list[Sent]:
-    """Start ``rate`` sends a second for ``seconds``, each on its own schedule (a slow answer delays no other)."""
+async def steady_load(api: Api, rate: int, until: dict[str, float]) -> list[Sent]:
+    """Start ``rate`` sends a second until ``until["end"]`` (a monotonic time, which may move while the load runs),
+    each on its own schedule (a slow answer delays no other)."""
     begin = time.monotonic()
     sends = []
-    for n in range(int(seconds * rate)):
+    n = 0
+    while begin + n / rate < until["end"]:
         await asyncio.sleep(max(0.0, begin + n / rate - time.monotonic()))  # the schedule, not a wait
         sends.append(asyncio.create_task(send_one(api, time.monotonic())))
+        n += 1
     return await asyncio.gather(*sends)
 
 
@@ -186,8 +189,10 @@ async def test_the_primary_killed_under_load_every_accepted_otp_is_delivered_onc
     api: Api, group: SentinelGroup, wait_replicas: int, record_property: pytest.RecordProperty
 ) -> None:
     # Given a steady load of sends with idempotency keys, when the primary is killed mid-run
-    load = asyncio.create_task(steady_load(api, LOAD_SECONDS[wait_replicas], RATE))
+    until = {"end": time.monotonic() + LOAD_SECONDS}
+    load = asyncio.create_task(steady_load(api, RATE, until))
     killed, promoted_at = await kill_primary_after(group, KILL_AT, wait_replicas)
+    until["end"] = max(until["end"], promoted_at + RESUME_MARGIN + 1.0)
     sends = await load
 
     # Then every request was answered, 200 or 503, within two seconds
