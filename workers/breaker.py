@@ -10,7 +10,9 @@ vendor answering, so they close the circuit like successes do.
 Each worker process keeps a copy of every breaker's state, synced at least every ``SYNC_INTERVAL``
 seconds: while its copy says closed, a call needs no Redis round trip, and successes are counted
 locally and sent with the next sync or failure (failures, trips and probes always go to Redis at
-once). So a circuit another process opens is honoured here within ``SYNC_INTERVAL``.
+once). So a circuit another process opens is honoured here within ``SYNC_INTERVAL``. One sync at a
+time: the runs that find the copy stale while a sync is under way trust the copy meanwhile (at the
+peak, every run of a process found it stale at once, and each sent a sync of its own).
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class CircuitBreakers:
         """Whether a call to ``vendor`` may go out now (after the cool-down, one probe only)."""
         copy = self._copies.setdefault(vendor.name, _Copy())
         if now - copy.synced_at >= SYNC_INTERVAL:
+            copy.synced_at = now  # this run syncs; the others trust the copy until it has
             await self.record(vendor, CallResult.NONE, now)
         if copy.state == "closed":
             return True
@@ -121,8 +124,8 @@ class CircuitBreakers:
     async def record(self, vendor: ProviderSettings, outcome: CallResult, now: float) -> str:
         """Count one call's outcome; returns the breaker's state after it."""
         copy = self._copies.setdefault(vendor.name, _Copy())
-        if outcome is CallResult.SUCCESS and copy.state == "closed" and now - copy.synced_at < SYNC_INTERVAL:
-            copy.successes += 1
+        if outcome is CallResult.SUCCESS and copy.state == "closed":
+            copy.successes += 1  # sent with the next sync (``allow``) or failure
             return copy.state
         successes, copy.successes = copy.successes, 0
         try:

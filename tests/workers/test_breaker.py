@@ -1,12 +1,15 @@
 """The shared circuit breaker against the real Redis; time is passed in, so cool-downs need no waiting."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis
 
 from config import ProviderSettings
+from devtools.embedded_redis import EmbeddedRedis
 from devtools.processes import free_port
 from dispatcher.constants import breaker_key
 from dispatcher.store import connect
@@ -114,6 +117,25 @@ async def test_successes_counted_locally_reach_redis_with_the_next_sync(
     await breakers.allow(v, NOW + SYNC_INTERVAL)
 
     assert redis_client.hget(breaker_key(v.name), "calls") == "3"
+
+
+async def test_runs_that_find_the_copy_stale_at_once_share_one_sync(tmp_path: Path) -> None:
+    # A Redis of its own: its command counts are this test's alone.
+    with EmbeddedRedis(tmp_path) as server:
+        redis_async = connect(server.url, 1.0)
+        counts = redis.Redis.from_url(server.url)
+        breakers, v = CircuitBreakers(redis_async), vendor()
+        await breakers.allow(v, NOW)
+        for _ in range(100):
+            await breakers.record(v, CallResult.SUCCESS, NOW + 1)  # counted here, no round trip
+        before = counts.info("commandstats")["cmdstat_evalsha"]["calls"]
+
+        allowed = await asyncio.gather(*(breakers.allow(v, NOW + 2) for _ in range(200)))
+
+        assert all(allowed)
+        assert counts.info("commandstats")["cmdstat_evalsha"]["calls"] == before + 1
+        assert counts.hget(breaker_key(v.name), "calls") == b"100"
+        await redis_async.aclose()
 
 
 async def test_a_circuit_another_process_opened_is_honoured_after_one_sync_interval(
