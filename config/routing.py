@@ -49,6 +49,10 @@ class RoutePolicy(BaseModel):
         return self
 
 
+DEFAULT_POLICY = RoutePolicy()
+"""The policy of a route none is configured for: the chain's order."""
+
+
 class RoutingSettings(BaseModel):
     """The adaptive policy's evidence and how it is sampled (shared by every adaptive route)."""
 

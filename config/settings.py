@@ -31,7 +31,7 @@ from config.errors import ConfigError
 from config.policy import CountryPrefix, Limits, OtpPolicy
 from config.providers import ProviderSettings
 from config.redis import RedisEndpoint, RedisOptions, StoreRedisOptions, redis_options_problem, redis_url_problem
-from config.routing import DEFAULT_ROUTE, RoutePolicy, RoutingSettings
+from config.routing import DEFAULT_POLICY, DEFAULT_ROUTE, RoutePolicy, RoutingSettings
 from config.workflows import DEFAULT_WORKFLOW, LEGACY, LEGACY_WORKFLOW, Workflow, workflows_problem
 
 DEFAULT_API_HOST = "127.0.0.1"
@@ -234,7 +234,7 @@ class Settings(BaseSettings):
         else ``default``'s, else ``ordered``."""
         prefixes = [key for key in self.route_policies if key != DEFAULT_ROUTE and recipient.startswith(key)]
         key = max(prefixes, key=len) if prefixes else DEFAULT_ROUTE
-        return self.route_policies.get(key, RoutePolicy())
+        return self.route_policies.get(key, DEFAULT_POLICY)
 
     def metrics_country(self, recipient: str) -> str:
         """The country metrics count ``recipient`` under: the longest of ``metrics_countries`` it starts with, or

@@ -142,8 +142,8 @@ class Deliverer:
     async def deliver(self, job: SendJob) -> RetryLater | Finished | None:
         """Make one pass at the OTP's current send; None when there was nothing (more) to do. A run
         never outlives its lease (by then another run may hold it)."""
-        async with self._runs:
-            return await asyncio.wait_for(self._deliver(job), self.lease_seconds)
+        async with self._runs, asyncio.timeout(self.lease_seconds):
+            return await self._deliver(job)
 
     async def _deliver(self, job: SendJob) -> RetryLater | Finished | None:
         unwritten = self._unwritten.pop(job.otp_id, None)

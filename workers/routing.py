@@ -127,7 +127,8 @@ def decide(
             banned=banned,
             reason="",
         )
-        reasons.append(reason.model_copy(update={"reason": _in_words(reason, name, first, how)}))
+        reason.reason = _in_words(reason, name, first, how)
+        reasons.append(reason)
     return Route(tuple(ordered), tuple(reasons))
 
 
