@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redis.exceptions import ConnectionError
+from redis.exceptions import ConnectionError, DataError
 
 from config import RedisOptions
 from devtools.embedded_redis import EmbeddedRedis
@@ -27,6 +27,19 @@ async def test_redis_down_is_service_unavailable_within_the_timeout() -> None:
 
     assert time.monotonic() - started < 2
     await dead.close()
+
+
+async def test_a_script_call_of_many_arguments_reaches_redis_as_sent(redis_url: str) -> None:
+    # The clients pack commands with hiredis (dispatcher/store/connection.py): every kind of value a store
+    # operation passes arrives unchanged, however many there are.
+    redis = connect(own_database(redis_url), 1.0)
+    echo = record_script(redis, "return ARGV")
+    sent = ["0", -2, 17, 1764500000.123456, 0.1, "h\u00e9llo \u2713", "", "x" * 10_000] * 20
+
+    assert await echo(args=sent) == [str(value) for value in sent]
+    with pytest.raises(DataError):  # as redis-py's own packer: nothing Redis cannot take goes out
+        await echo(args=[None])
+    await redis.aclose()
 
 
 @pytest.fixture
