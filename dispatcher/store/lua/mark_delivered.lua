@@ -6,8 +6,9 @@
 -- Answers {1 if this send is now delivered by the attempt's vendor (0: a later send was first), the receipt with
 -- evidence that came before the attempt and was counted for it now ('': none)}.
 push_attempt(KEYS[1], KEYS[2], ARGV[4])
-count_outcome(KEYS[1], cjson.decode(ARGV[4]), 'sent', ARGV[8])
-score_attempt(KEYS[1], cjson.decode(ARGV[4]), 's')
+local attempt = cjson.decode(ARGV[4])
+count_outcome(KEYS[1], attempt, 'sent', ARGV[8])
+score_attempt(KEYS[1], attempt, 's')
 local early_receipt, counted = nil, ''
 if ARGV[9] == '1' then
   -- the attempt just logged is where this reference's receipts go; one that came first is taken now
