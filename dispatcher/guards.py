@@ -11,7 +11,7 @@
   and queues nothing; with another body, 422.
 
 The guards decide which counters a send counts against and what each allows (``SendLimits``); the store checks
-and counts them, every counter checked before any is incremented, in the step that records the OTP
+and counts them, taking back what a refused send counted before answering, in the step that records the OTP
 (``lua/shared/limits.lua``), so a refused request uses no quota and costs one trip to Redis, not two.
 Keys hold blinded numbers (keyed hashes) or number ranges, never a whole number.
 """

@@ -10,8 +10,9 @@ local function not_due(due, otp_id)
 end
 
 -- A final outcome a postback is owed for (``event``: DELIVERED or FAILED), if the OTP asked for one: the
--- postback is due at once; the postback task clears it once received, or makes it due later.
-local function owe_postback(record, postbacks, otp_id, event, at)
-  local wanted = redis.call('HGET', record, F.postbacks) or ''
+-- postback is due at once; the postback task clears it once received, or makes it due later. ``wanted``: the
+-- record's postbacks field, when the caller has read it (else it is read here).
+local function owe_postback(record, postbacks, otp_id, event, at, wanted)
+  wanted = wanted or redis.call('HGET', record, F.postbacks) or ''
   if string.find(wanted, event, 1, true) then redis.call('ZADD', postbacks, at, otp_id .. ':' .. event) end
 end

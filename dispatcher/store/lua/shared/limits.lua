@@ -1,7 +1,3 @@
--- Send limits (dispatcher/guards.py builds them): every counter is checked before any is counted, so a refused
--- send uses no quota. ``keys``: n counters, then the number range's block key. ``args``: n, then for each counter
--- its limit, window (seconds) and refusal code, then the block's cool-down (seconds) and the share of maxmemory
--- above which sends are refused. Returns {'OK', 0} or {refusal code, seconds until it lifts}.
 -- One figure of INFO's ``text`` (0 if absent): a plain find, then the digits (half the time of a pattern's search).
 local function info_figure(text, name)
   local at = string.find(text, '\n' .. name .. ':', 1, true)
@@ -9,6 +5,12 @@ local function info_figure(text, name)
   return tonumber(string.match(text, '^%d+', at + #name + 2))
 end
 
+-- Send limits (dispatcher/guards.py builds them): each counter is counted, and if one goes over its limit, what
+-- this send counted is taken back before answering, so a refused send uses no quota (one step in Redis: nobody
+-- sees the counts in between; counting first spares a GET per counter). ``keys``: n counters, then the number
+-- range's block key. ``args``: n, then for each counter its limit, window (seconds) and refusal code, then the
+-- block's cool-down (seconds) and the share of maxmemory above which sends are refused. Returns {'OK', 0} or
+-- {refusal code, seconds until it lifts}.
 local function check_and_count(keys, args)
   local n = tonumber(args[1])
   local memory = redis.call('INFO', 'memory')
@@ -20,7 +22,10 @@ local function check_and_count(keys, args)
   if blocked > 0 then return {'PREFIX_BLOCKED', blocked} end
   for i = 1, n do
     local most, window, name = tonumber(args[3 * i - 1]), tonumber(args[3 * i]), args[3 * i + 1]
-    if tonumber(redis.call('GET', keys[i]) or '0') >= most then
+    local count = redis.call('INCR', keys[i])
+    if count == 1 then redis.call('EXPIRE', keys[i], window) end
+    if count > most then
+      for j = 1, i do redis.call('DECR', keys[j]) end
       if name == 'PREFIX_BLOCKED' then
         redis.call('SET', block, '1', 'EX', args[3 * n + 2])
         return {name, tonumber(args[3 * n + 2])}
@@ -28,9 +33,6 @@ local function check_and_count(keys, args)
       local ttl = redis.call('TTL', keys[i])
       return {name, ttl > 0 and ttl or window}
     end
-  end
-  for i = 1, n do
-    if redis.call('INCR', keys[i]) == 1 then redis.call('EXPIRE', keys[i], args[3 * i]) end
   end
   return {'OK', 0}
 end

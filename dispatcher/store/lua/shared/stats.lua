@@ -2,9 +2,10 @@
 -- a hash per minute (STATS_PREFIX .. minute), one field per route and outcome, kept STATS_KEEP seconds after that
 -- minute ends. ``attempt`` is a logged attempt (a table); the event happened at ``at`` (epoch seconds). The channel
 -- is the attempt's (a workflow step's), else the one send-otp asked for; the country the record's metrics label.
+-- ``known``: the record's country and channel fields ({country, channel}), when the caller has read them.
 -- Returns the route's vendor, channel and country.
-local function count_outcome(record, attempt, outcome, at)
-  local f = redis.call('HMGET', record, F.country, F.channel)
+local function count_outcome(record, attempt, outcome, at, known)
+  local f = known or redis.call('HMGET', record, F.country, F.channel)
   local channel = attempt.channel
   if type(channel) ~= 'string' or channel == '' then channel = f[2] or '' end
   if channel == '' then channel = 'none' end
@@ -46,10 +47,11 @@ local function count_conversion(record, credited, at)
 end
 
 -- The first receipt with evidence (``receipt``: DELIVERED or UNDELIVERED; NONE counts nothing) for the attempt at
--- ``index`` of an OTP's log, received at ``at``. Returns the route's vendor, channel and country (none for NONE).
-local function count_receipt(record, log, index, receipt, at)
+-- ``index`` of an OTP's log, received at ``at`` (``known``: as count_outcome's). Returns the route's vendor, channel
+-- and country (none for NONE).
+local function count_receipt(record, log, index, receipt, at, known)
   if receipt == 'NONE' then return end
   local logged = redis.call('LINDEX', log, index)
   if not logged then return end
-  return count_outcome(record, cjson.decode(logged), string.lower(receipt), at)
+  return count_outcome(record, cjson.decode(logged), string.lower(receipt), at, known)
 end
