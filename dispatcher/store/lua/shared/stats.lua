@@ -13,8 +13,10 @@ local function count_outcome(record, attempt, outcome, at, known)
   if country == '' then country = 'other' end
   local minute = math.floor(tonumber(at) / 60)
   local key = STATS_PREFIX .. minute
-  redis.call('HINCRBY', key, attempt.vendor .. '|' .. channel .. '|' .. country .. '|' .. outcome, 1)
-  redis.call('EXPIREAT', key, (minute + 1) * 60 + STATS_KEEP)
+  -- the minute's hash is born with its first count, so its expiry (fixed by the minute) is set then
+  if redis.call('HINCRBY', key, attempt.vendor .. '|' .. channel .. '|' .. country .. '|' .. outcome, 1) == 1 then
+    redis.call('EXPIREAT', key, (minute + 1) * 60 + STATS_KEEP)
+  end
   return attempt.vendor, channel, country
 end
 
