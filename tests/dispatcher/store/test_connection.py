@@ -1,6 +1,7 @@
 """Connecting to Redis: an outage is an error of the dispatcher's, in bounded time; a failover is followed; a
 script Redis forgot is loaded again; writes wait for replicas when asked to."""
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from devtools.embedded_redis import EmbeddedRedis
 from devtools.redis_ha import MASTER_NAME, SentinelGroup, redis_7
 from dispatcher.errors import ServiceUnavailable
 from dispatcher.sealing import Sealer
-from dispatcher.store import OtpStore, Replicas, connect, record_script
+from dispatcher.store import MAX_REDIS_CONNECTIONS, OtpStore, Replicas, connect, record_script
 from tests.dispatcher.store.otps import NOW
 from tests.support import own_database, wait_for
 
@@ -39,6 +40,17 @@ async def test_a_script_call_of_many_arguments_reaches_redis_as_sent(redis_url: 
     assert await echo(args=sent) == [str(value) for value in sent]
     with pytest.raises(DataError):  # as redis-py's own packer: nothing Redis cannot take goes out
         await echo(args=[None])
+    await redis.aclose()
+
+
+async def test_a_burst_of_more_commands_than_connections_waits_for_free_ones(redis_url: str) -> None:
+    # Every connection of the pool is held 0.2 s by a blocking pop; the commands beyond them wait their turn
+    redis = connect(own_database(redis_url), 2.0)
+    burst = MAX_REDIS_CONNECTIONS + 44
+
+    answers = await asyncio.gather(*(redis.blpop(["nothing-comes"], timeout=0.2) for _ in range(burst)))
+
+    assert answers == [None] * burst  # none refused for want of a connection
     await redis.aclose()
 
 
