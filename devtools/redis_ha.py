@@ -16,8 +16,11 @@ from devtools.embedded_redis import EmbeddedRedis
 from devtools.processes import free_port
 
 MASTER_NAME = "otp"
-DOWN_AFTER_MS = 1000
-"""Sentinels hold the primary down after this long without an answer (production: 5000 to 30000)."""
+DOWN_AFTER_MS = 2000
+"""Sentinels hold the primary down after this long without an answer (production: 5000 to 30000). Twice a
+sentinel's 1 s PING period: a sentinel that learns of a new primary first pings it 1 s later, so at 1000 it can
+hold the primary it was just told of down before the answer comes (a CI run saw it: a second failover 1 s
+after the first, which lost the sends the first primary had taken)."""
 FAILOVER_TIMEOUT_MS = 5000
 READY_TIMEOUT = 20.0
 
@@ -81,6 +84,14 @@ class SentinelGroup:
     def stop(self) -> None:
         for server in [*self.sentinels, *self.replicas, self.primary]:
             server.stop()
+
+    def failovers(self) -> int:
+        """How many failovers the sentinels have made (the highest configuration epoch any of them knows)."""
+        epochs = []
+        for sentinel in self.sentinels:
+            with sentinel.client() as client:
+                epochs.append(int(client.sentinel_master(MASTER_NAME)["config-epoch"]))
+        return max(epochs)
 
     def master_port(self) -> int:
         """The primary's port as the first sentinel that answers sees it."""
