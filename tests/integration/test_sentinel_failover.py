@@ -2,7 +2,7 @@
 it by itself.
 
 The module runs its own stack: a Redis 7 primary with two replicas and three sentinels (``devtools/redis_ha.py``,
-the sentinels hold the primary down after 1 s), the sandbox, the API and two workers, every one of them given
+the sentinels hold the primary down after 2 s), the sandbox, the API and two workers, every one of them given
 only the sentinels' addresses (``OTP_REDIS_URL=sentinel://...``). It runs twice, on a fresh group each time:
 with ``OTP_REDIS__WAIT_REPLICAS=1`` (a send is answered 200 only once a replica holds its record, its job and
 its idempotency key: none is lost) and with ``WAIT`` off (replication is asynchronous: the sends answered 200
