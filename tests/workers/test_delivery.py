@@ -3,6 +3,9 @@
 A real ``OtpStore`` and real ``CircuitBreakers`` on the session's Redis, and the real adapters
 (``vendors.build_providers``) calling canned vendors over loopback HTTP. OTPs are made by ``new_otp``
 and read back by ``otp_state`` only.
+
+Longer than our ~400-line modules on purpose: every section tests one class and shares these fixtures and
+that one place OTPs are made and read; split, the parts would import them from each other.
 """
 
 from __future__ import annotations
