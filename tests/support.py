@@ -122,6 +122,16 @@ class Api:
 
         return await wait_for(done, within)
 
+    async def receipted(self, otp_id: str) -> dict[str, Any]:
+        """The report once the OTP's latest delivered attempt has a receipt that says something."""
+
+        async def said() -> dict[str, Any] | None:
+            report = await self.report(otp_id)
+            delivered = [a for a in report["attempts"] if a["outcome"] == "DELIVERED"]
+            return report if delivered and delivered[-1]["receipt"] != "NONE" else None
+
+        return await wait_for(said)
+
     async def inbox(self, recipient: str) -> dict[str, Any]:
         async with self.session.get(f"{self.stack.sandbox_url}/inbox/{recipient}") as response:
             assert response.status == 200, await response.text()

@@ -118,6 +118,11 @@ class Provider(ABC):
         self.session = session
         self.base_url = str(settings.base_url).rstrip("/")
 
+    @property
+    def receipts_reach_us(self) -> bool:
+        """Whether this vendor's receipts come to us: it sends them and has our callback address."""
+        return self.receipts and self.callback_url is not None
+
     def cannot_honour(self, spec: OtpSpec) -> str | None:
         """Why this vendor cannot send ``spec`` exactly as asked (channel, code type and length, message), or
         None when it can. Never hand it a spec it cannot honour: it would send something weaker or else."""

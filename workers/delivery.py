@@ -15,6 +15,9 @@ outcome is unknown: the next run fails over rather than call that vendor again. 
 Redis was away for is not dead: the next run of the OTP in the same process makes that write first (a
 delivery the vendor took is recorded, not sent again). The retry itself is scheduled by the task
 (``RetryLater``), the only place that retries.
+
+A little over our ~400-line guide on purpose: one class walking one run, whose steps share its state; what can
+stand alone already does (``routing``, ``attempts``, ``breaker``, ``scoreboard``).
 """
 
 from __future__ import annotations
@@ -296,39 +299,45 @@ class Deliverer:
         """The OTP's current workflow step: its spec on the step's channel, and its route (``routing.decide``, once
         per send: a later run of the send walks the route its first run kept). Without a configured workflow: the
         spec as asked and the country route. A step that names no vendor leaves out the vendors that took an
-        earlier send of this OTP on the same channel without a delivered receipt."""
+        earlier send of this OTP on the same channel without a delivered receipt. Without a workflow, the vendor
+        that took the previous send leads a resend, unless its receipts reach us and none confirmed that send: then
+        it is tried last. A route that follows from receipts is kept (a receipt may come between two runs of the
+        send)."""
         recipient = state.spec.recipient
-        kept = routing.decided(self._settings, recipient, state.routing, state.send_seq)
-        step, stepped, unconfirmed = None, state, frozenset[str]()
+        step, stepped = None, state
         if state.workflow:
             workflow = self._settings.workflow(state.workflow)
             step = workflow.steps[min(state.step, workflow.last_step)]
             channel = workflow.channel(state.step, state.spec.channel)
             stepped = replace(state, spec=state.spec.model_copy(update={"channel": channel}))
-            if step.vendor is None and kept is None:
-                attempts = await self._store.logged_attempts(state.otp_id)
-                unconfirmed = frozenset(
-                    attempt.vendor
-                    for attempt in attempts
-                    if attempt.send_number < state.send_seq
-                    and attempt.outcome is AttemptOutcome.DELIVERED
-                    and (attempt.channel or state.spec.channel) == channel
-                    and attempt.receipt is not ReceiptStatus.DELIVERED
-                )
+        kept = routing.decided(self._settings, recipient, state.routing, state.send_seq)
         if kept is not None:
             return stepped, kept
-        board = await self._scoreboard.board()
         channel = stepped.spec.channel
+        first, last, unconfirmed = state.route_first, "", frozenset[str]()
+        if step is not None and step.vendor is None:
+            unconfirmed = await self._unconfirmed(state, channel)
+        elif step is None and self._receipts_reach_us(first) and first in await self._unconfirmed(state, channel):
+            first, last = "", first
+        board = await self._scoreboard.board()
         route = routing.decide(
-            self._settings, recipient, channel, state.route_first, step, board, self._rng, exclude=unconfirmed
+            self._settings, recipient, channel, first, step, board, self._rng, exclude=unconfirmed, last=last
         )
-        if not route.fixed:
+        if not route.fixed or unconfirmed or last:
             await self._store.save_route(state.otp_id, state.send_seq, route.dumps(state.send_seq))
         if route.vendors:
             lead, reason = route.vendors[0].name, route.reasons[0]
             why = routing.why_first(reason, lead, state.route_first)
             ROUTING_DECISIONS.labels(reason.policy, state.country, channel, lead, why).inc()
         return stepped, route
+
+    async def _unconfirmed(self, state: DeliveryState, channel: str) -> frozenset[str]:
+        attempts = await self._store.logged_attempts(state.otp_id)
+        return routing.unconfirmed(attempts, state.send_seq, channel, state.spec.channel)
+
+    def _receipts_reach_us(self, vendor: str) -> bool:
+        provider = self._providers.get(vendor)
+        return provider is not None and provider.receipts_reach_us
 
     def _delivered(self, state: DeliveryState) -> Finished:
         """The outcome of a send a vendor took: with the workflow step's deadline when another step follows."""

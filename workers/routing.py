@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from config import ProviderSettings, Settings
 from config.workflows import WorkflowStep
-from dispatcher.schemas import RoutingReason
+from dispatcher.schemas import Attempt, AttemptOutcome, ReceiptStatus, RoutingReason
 from dispatcher.store import ANY_CHANNEL, Action, Evidence, Override, ScoreKey
 from workers.sampler import Draw, thompson, weighted
 
@@ -86,11 +86,13 @@ def decide(
     board: Board,
     rng: random.Random,
     exclude: frozenset[str] = frozenset(),
+    last: str = "",
 ) -> Route:
     """The route of one send: the vendors of the workflow step (when it names a vendor or a group) or of the country
-    route ordered by the route's policy; then the vendor that took the previous send leads (a resend), and an
-    operator's pin leads before it. A vendor an operator banned for the number's country (and the channel) is
-    never in it, nor one of ``exclude``. Each vendor comes with its ``RoutingReason``."""
+    route ordered by the route's policy; then ``first`` leads (a resend's previous vendor, its send confirmed) or
+    ``last`` goes last (its send unconfirmed), and an operator's pin leads before them. A vendor an operator banned
+    for the number's country (and the channel) is never in it, nor one of ``exclude``. Each vendor comes with its
+    ``RoutingReason``."""
     country = settings.metrics_country(recipient)
     held = [o for o in board.overrides if o.country == country and o.channel in (channel, ANY_CHANNEL)]
     banned = sorted({o.vendor for o in held if o.action is Action.BAN})
@@ -109,6 +111,9 @@ def decide(
     elif policy == "adaptive":
         ranked = thompson(names, seen, settings.routing, rng)
         names, scores, how = list(ranked.vendors), dict(zip(ranked.vendors, ranked.scores, strict=True)), ranked.draw
+    if last in names and not by_step:
+        names.remove(last)
+        names.append(last)
     for leader in () if by_step else (first, pinned):
         if leader in names:
             names.remove(leader)
@@ -122,12 +127,12 @@ def decide(
             score=scores.get(name),
             successes=seen[name].successes if policy == "adaptive" else None,
             failures=seen[name].failures if policy == "adaptive" else None,
-            explored=rank == 1 and how is not Draw.SCORES and name not in (first, pinned),
+            explored=rank == 1 and how is not Draw.SCORES and name not in (first, pinned, last),
             pinned=name == pinned and not by_step,
             banned=banned,
             reason="",
         )
-        reason.reason = _in_words(reason, name, first, how)
+        reason.reason = _in_words(reason, name, first, how, last)
         reasons.append(reason)
     return Route(tuple(ordered), tuple(reasons))
 
@@ -145,6 +150,19 @@ def decided(settings: Settings, recipient: str, routing: str, send_seq: int) -> 
     return Route(tuple(vendor for vendor, _ in pairs), tuple(reason for _, reason in pairs))
 
 
+def unconfirmed(attempts: Sequence[Attempt], send_seq: int, channel: str, asked_channel: str) -> frozenset[str]:
+    """The vendors whose latest send of the OTP before send ``send_seq`` on ``channel`` no delivered receipt confirmed
+    (``asked_channel``: the channel of an attempt that names none)."""
+    confirmed = {
+        attempt.vendor: attempt.receipt is ReceiptStatus.DELIVERED
+        for attempt in attempts
+        if attempt.send_number < send_seq
+        and attempt.outcome is AttemptOutcome.DELIVERED
+        and (attempt.channel or asked_channel) == channel
+    }
+    return frozenset(vendor for vendor, delivered in confirmed.items() if not delivered)
+
+
 def why_first(reason: RoutingReason, vendor: str, first: str) -> str:
     """Why the vendor that leads a route leads it, in one word (``otp_routing_decisions_total``'s ``why``)."""
     if reason.pinned:
@@ -154,11 +172,13 @@ def why_first(reason: RoutingReason, vendor: str, first: str) -> str:
     return "explored" if reason.explored else "ranked"
 
 
-def _in_words(reason: RoutingReason, vendor: str, first: str, how: Draw) -> str:
+def _in_words(reason: RoutingReason, vendor: str, first: str, how: Draw, last: str) -> str:
     if reason.pinned:
         said = "pinned by an operator"
     elif vendor == first:
         said = "took the previous send"
+    elif vendor == last and reason.policy != STEP:
+        said = "took the previous send, no delivered receipt: tried last"
     elif reason.explored:
         said = "explored (a random vendor)" if how is Draw.EXPLORED else "short of samples (floor)"
     elif reason.policy == "adaptive":

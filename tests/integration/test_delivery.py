@@ -73,11 +73,12 @@ async def test_a_breaker_opened_by_another_process_is_honoured_by_the_worker(api
     assert report["delivered_by"] == "octopush"
 
 
-async def test_a_resend_after_failover_is_verified_by_the_vendor_that_delivered_it(api: Api) -> None:
+async def test_a_resend_after_failover_is_verified_by_the_vendor_that_delivered_it(api: Api, stack: Stack) -> None:
+    stack.point_octopush_receipts()
     await api.fault("d7", no_credit=True)
     recipient = random_number()
     otp_id = await api.send(recipient=recipient, retry_delay=0)
-    await api.delivered(otp_id)
+    assert (await api.receipted(otp_id))["attempts"][-1]["receipt"] == "DELIVERED"
 
     await api.post("/verify/v1/otp/resend-otp", {"otp_id": otp_id})
     report = await api.delivered(otp_id, count=2)

@@ -1,26 +1,13 @@
 """Delivery receipts through the whole stack: the sandbox's vendors send them as they document them, to the
 API's callback routes, and each lands on the attempt it is about."""
 
-from typing import Any
-
-from tests.support import Api, Stack, random_number, wait_for
-
-
-async def with_receipt(api: Api, otp_id: str) -> dict[str, Any]:
-    """The report once its delivering attempt has a receipt that says something."""
-
-    async def receipted() -> dict[str, Any] | None:
-        report = await api.report(otp_id)
-        delivered = [a for a in report["attempts"] if a["outcome"] == "DELIVERED"]
-        return report if delivered and delivered[-1]["receipt"] != "NONE" else None
-
-    return dict(await wait_for(receipted))
+from tests.support import Api, Stack, random_number
 
 
 async def test_a_d7_delivery_receipt_marks_its_attempt_delivered_with_its_latency(api: Api) -> None:
     otp_id = await api.send(recipient=random_number())
 
-    report = await with_receipt(api, otp_id)
+    report = await api.receipted(otp_id)
 
     [attempt] = report["attempts"]
     assert (attempt["vendor"], attempt["receipt"]) == ("d7", "DELIVERED")
@@ -31,7 +18,7 @@ async def test_a_d7_delivery_receipt_marks_its_attempt_delivered_with_its_latenc
 async def test_a_d7_message_the_carrier_did_not_deliver_is_marked_undelivered_with_its_reason(api: Api) -> None:
     await api.fault("d7", undelivered_rate=1.0)
 
-    report = await with_receipt(api, await api.send(recipient=random_number()))
+    report = await api.receipted(await api.send(recipient=random_number()))
 
     [attempt] = report["attempts"]
     assert attempt["receipt"] == "UNDELIVERED"
@@ -42,7 +29,7 @@ async def test_an_octopush_receipt_reaches_the_account_callback_and_its_attempt(
     stack.point_octopush_receipts()
     await api.fault("d7", no_credit=True)
 
-    report = await with_receipt(api, await api.send(recipient=random_number()))
+    report = await api.receipted(await api.send(recipient=random_number()))
 
     assert report["delivered_by"] == "octopush"
     assert report["attempts"][-1]["receipt"] == "DELIVERED"
@@ -50,7 +37,7 @@ async def test_an_octopush_receipt_reaches_the_account_callback_and_its_attempt(
 
 async def test_a_forged_receipt_changes_nothing(api: Api, stack: Stack) -> None:
     otp_id = await api.send(recipient=random_number())
-    await with_receipt(api, otp_id)
+    await api.receipted(otp_id)
     forged = f"{stack.api_url}/callbacks/d7/{'0' * 32}"
 
     async with api.session.post(forged, data={"request_id": "x", "status": "undelivered"}) as response:

@@ -8,10 +8,10 @@ async def resend(api: Api, otp_id: str) -> tuple[int, dict[str, object]]:
     return status, body
 
 
-async def test_a_resend_is_delivered_again_by_the_same_vendor(api: Api) -> None:
+async def test_a_resend_of_a_send_a_receipt_confirmed_is_delivered_again_by_the_same_vendor(api: Api) -> None:
     recipient = random_number()
     otp_id = await api.send(recipient=recipient, retry_delay=0)
-    await api.delivered(otp_id)
+    assert (await api.receipted(otp_id))["attempts"][-1]["receipt"] == "DELIVERED"
 
     status, body = await resend(api, otp_id)
 
@@ -19,6 +19,24 @@ async def test_a_resend_is_delivered_again_by_the_same_vendor(api: Api) -> None:
     assert (body["otp_id"], body["status"], body["resend_count"]) == (otp_id, "OPEN", 1)
     report = await api.delivered(otp_id, count=2)
     assert [(a["send_number"], a["vendor"]) for a in report["attempts"]] == [(1, "d7"), (2, "d7")]
+    assert await api.verify(otp_id, (await api.inbox(recipient))["code"]) == "APPROVED"
+
+
+async def test_a_resend_of_a_send_d7_dropped_silently_goes_to_the_next_vendor_and_its_code_verifies(api: Api) -> None:
+    # Given D7 takes the first send and drops it without a receipt
+    recipient = random_number()
+    await api.fault("d7", silent_drop_rate=1.0, prefix=recipient)
+    otp_id = await api.send(recipient=recipient, retry_delay=0)
+    await api.delivered(otp_id)
+
+    # When the user asks for the code again
+    status, _ = await resend(api, otp_id)
+
+    # Then Octopush sends it, D7 is not asked first, and the code the phone got verifies
+    assert status == 200
+    report = await api.delivered(otp_id, count=2)
+    assert [(a["send_number"], a["vendor"]) for a in report["attempts"]] == [(1, "d7"), (2, "octopush")]
+    assert report["attempts"][1]["routing"]["reason"] == "ordered #1: the chain's order"
     assert await api.verify(otp_id, (await api.inbox(recipient))["code"]) == "APPROVED"
 
 

@@ -25,6 +25,7 @@ from tests.support import own_database
 from tests.vendors.canned import Answer, Canned
 from tests.vendors.specs import SPEC
 from vendors import build_providers
+from vendors.receipts import Receipt, ReceiptOutcome
 from workers.breaker import CircuitBreakers
 from workers.delivery import Deliverer, Finished, RetryLater
 from workers.metrics import REGISTRY
@@ -81,9 +82,9 @@ async def deliverer(vendors: dict[str, Canned], aio_redis: aioredis.Redis) -> As
         yield Deliverer(settings, store, CircuitBreakers(aio_redis), build_providers(settings, session)), store
 
 
-async def new_otp(store: OtpStore) -> str:
+async def new_otp(store: OtpStore, resend_delay: int = 60) -> str:
     otp_id = str(uuid.uuid4())
-    spec = SPEC.model_copy(update={"recipient": RECIPIENT})
+    spec = SPEC.model_copy(update={"recipient": RECIPIENT, "resend_delay": resend_delay})
     await store.create(NewOtp(otp_id, spec, "index", "+33612", time.time(), country="+33"))
     return otp_id
 
@@ -177,3 +178,98 @@ async def test_each_send_routed_is_counted_by_the_vendor_that_leads_it_and_why(
 
     # Then five decisions are counted for routed-b, led because it is pinned, and none for routed-a
     assert {vendor: decisions(vendor, "pinned") - before[vendor] for vendor in NAMES} == {"routed-a": 0, "routed-b": 5}
+
+
+# a resend: the previous vendor leads it only when a receipt confirmed its send ---------------------------------------
+
+RECEIPT_VENDORS = ("receipts-a", "receipts-b")
+TICKET = "sms_0123456789abc"
+ACCEPTED = Answer(status=200, body={"code": 0, "otp_request_token": "token", "ticket_number": TICKET})
+Receipted = tuple[Deliverer, OtpStore, dict[str, Canned]]
+
+
+@pytest.fixture
+async def receipted(aio_redis: aioredis.Redis) -> AsyncIterator[Receipted]:
+    """A chain of two Octopush vendors whose receipts reach us (the dispatcher has a callback address), each
+    accepting every message with the ticket its receipts name; with their canned servers by name."""
+    canned = {name: Canned(default=ACCEPTED) for name in RECEIPT_VENDORS}
+    servers = {name: TestServer(canned[name].app(), host="127.0.0.1") for name in RECEIPT_VENDORS}
+    for server in servers.values():
+        await server.start_server()
+    await aio_redis.delete(*(breaker_key(name) for name in RECEIPT_VENDORS))
+    providers = [
+        ProviderSettings.model_validate(
+            {"name": name, "kind": "octopush", "base_url": str(server.make_url("")), "login": "me", "password": "k"}
+        )
+        for name, server in servers.items()
+    ]
+    settings = Settings(
+        redis_url="redis://unused", secret_key=SECRET, providers=providers, callback_url="https://otp.example"
+    )
+    store = OtpStore(aio_redis, Sealer(SECRET), grace=60)
+    async with aiohttp.ClientSession() as session:
+        yield Deliverer(settings, store, CircuitBreakers(aio_redis), build_providers(settings, session)), store, canned
+    for server in servers.values():
+        await server.close()
+
+
+async def first_send_then_resend(store: OtpStore, chain: Deliverer, receipt: ReceiptOutcome | None) -> tuple[str, int]:
+    """An OTP the chain's first vendor took, with that vendor's receipt for it (or none), then resent: its otp_id
+    and the resend's job number."""
+    otp_id = await new_otp(store, resend_delay=0)
+    assert isinstance(await chain.deliver(SendJob(otp_id, FIRST_JOB)), Finished)
+    if receipt is not None:
+        await store.record_receipt("receipts-a", Receipt(TICKET, receipt, receipt.value.lower()), time.time())
+    return otp_id, (await store.resend(otp_id, time.time())).job_seq
+
+
+@pytest.mark.parametrize(
+    ("receipt", "resent_by", "why"),
+    [
+        (ReceiptOutcome.DELIVERED, "receipts-a", "ordered #1: took the previous send"),
+        (ReceiptOutcome.UNDELIVERED, "receipts-b", "ordered #1: the chain's order"),
+        (None, "receipts-b", "ordered #1: the chain's order"),
+    ],
+    ids=["delivered", "undelivered", "no-receipt"],
+)
+async def test_a_resend_leads_with_the_previous_vendor_only_if_a_receipt_confirmed_its_send(
+    receipted: Receipted, receipt: ReceiptOutcome | None, resent_by: str, why: str
+) -> None:
+    # Given an OTP the chain's first vendor took, and that vendor's receipt for it (or none)
+    chain, store, _ = receipted
+    otp_id, job_seq = await first_send_then_resend(store, chain, receipt)
+
+    # When its resend runs
+    outcome = await chain.deliver(SendJob(otp_id, job_seq))
+
+    # Then the previous vendor led it only if a delivered receipt confirmed its send; else the next vendor did
+    assert isinstance(outcome, Finished)
+    attempts = (await store.report(otp_id, time.time())).attempts
+    assert [(a.send_number, a.vendor) for a in attempts] == [(1, "receipts-a"), (2, resent_by)]
+    assert attempts[1].routing is not None
+    assert attempts[1].routing.reason == why
+
+
+async def test_a_resend_walks_the_route_it_decided_though_a_receipt_comes_between_its_runs(
+    receipted: Receipted,
+) -> None:
+    # Given a resend of an OTP whose first send got no receipt, whose first run asked for a retry at the next vendor
+    chain, store, canned = receipted
+    otp_id, job_seq = await first_send_then_resend(store, chain, None)
+    canned["receipts-b"].default = Answer(status=503)
+    retry = await chain.deliver(SendJob(otp_id, job_seq))
+    assert isinstance(retry, RetryLater)
+
+    # When the first send's delivered receipt comes, and the retry runs
+    await store.record_receipt("receipts-a", Receipt(TICKET, ReceiptOutcome.DELIVERED, "delivered"), time.time())
+    canned["receipts-b"].default = ACCEPTED
+    outcome = await chain.deliver(retry.job)
+
+    # Then the retry went to the same vendor: the order the resend decided stands
+    assert isinstance(outcome, Finished)
+    attempts = (await store.report(otp_id, time.time())).attempts
+    assert [(a.send_number, a.vendor, a.outcome) for a in attempts] == [
+        (1, "receipts-a", AttemptOutcome.DELIVERED),
+        (2, "receipts-b", AttemptOutcome.TEMPORARY_ERROR),
+        (2, "receipts-b", AttemptOutcome.DELIVERED),
+    ]

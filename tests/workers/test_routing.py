@@ -1,11 +1,13 @@
 """Routing: the vendors a send tries, in order, and why (policies, overrides, the reason each attempt keeps)."""
 
 import random
+from datetime import UTC, datetime
 
 from config import ProviderSettings, Settings
 from config.workflows import WorkflowStep
+from dispatcher.schemas import Attempt, AttemptOutcome, ReceiptStatus
 from dispatcher.store import Action, Evidence, Override
-from workers.routing import Board, decide, decided, route
+from workers.routing import Board, decide, decided, route, unconfirmed
 
 FRENCH, BRITISH = "+33612345678", "+447700900123"
 
@@ -154,6 +156,47 @@ def test_a_pin_leads_before_the_vendor_that_took_the_previous_send() -> None:
     assert names(resend.vendors) == ["console", "d7"]
     assert resend.reasons[0].reason == "ordered #1: took the previous send"
     assert names(pinned.vendors) == ["b", "a"]
+
+
+def test_a_resends_previous_vendor_without_a_confirmed_send_is_tried_last_unless_pinned() -> None:
+    pinned = Board(overrides=[Override("+33", "*", "a", Action.PIN)])
+
+    resend = decide(two_vendors(), FRENCH, "SMS", "", None, Board(), random.Random(1), last="a")
+    pinned_resend = decide(two_vendors(), FRENCH, "SMS", "", None, pinned, random.Random(1), last="a")
+
+    assert names(resend.vendors) == ["b", "a"]
+    assert [reason.reason for reason in resend.reasons] == [
+        "ordered #1: the chain's order",
+        "ordered #2: took the previous send, no delivered receipt: tried last",
+    ]
+    assert names(pinned_resend.vendors) == ["a", "b"]
+
+
+def sent(send: int, vendor: str, receipt: ReceiptStatus, channel: str | None = None) -> Attempt:
+    """An attempt of send ``send`` that ``vendor`` took, with its receipt."""
+    return Attempt(
+        send_number=send,
+        vendor=vendor,
+        started_at=datetime.now(UTC),
+        latency_ms=1.0,
+        outcome=AttemptOutcome.DELIVERED,
+        channel=channel,
+        receipt=receipt,
+    )
+
+
+def test_a_vendor_is_unconfirmed_when_no_delivered_receipt_came_for_its_latest_earlier_send_on_the_channel() -> None:
+    attempts = [
+        sent(1, "a", ReceiptStatus.UNDELIVERED),
+        sent(1, "b", ReceiptStatus.NONE, channel="WhatsApp"),
+        sent(2, "a", ReceiptStatus.DELIVERED),
+        sent(2, "c", ReceiptStatus.NONE),
+        sent(3, "d", ReceiptStatus.NONE),
+    ]
+
+    assert unconfirmed(attempts, 3, "SMS", "SMS") == {"c"}
+    assert unconfirmed(attempts, 3, "WhatsApp", "SMS") == {"b"}
+    assert unconfirmed(attempts, 2, "SMS", "SMS") == {"a"}
 
 
 def test_a_workflow_step_naming_its_vendor_keeps_it_unless_it_is_banned() -> None:
