@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -156,7 +157,15 @@ class Deliverer:
             except BaseException:
                 self._unwritten[job.otp_id] = unwritten
                 raise
-        claim = await self._store.claim(job.otp_id, job.job_seq, self.lease_seconds, time.time())
+        token = secrets.token_hex(8)
+        try:
+            claim = await self._store.claim(job.otp_id, job.job_seq, self.lease_seconds, time.time(), token)
+        except DispatcherError:
+            # Redis may have made the claim and gone before answering: give the lease back once it answers, if this
+            # run holds it, so the next run is not taken for a dead one's (which would fail over).
+            release = partial(self._store.release, job.otp_id, token, only_if_held=True)
+            self._unwritten.setdefault(job.otp_id, _LastWrite(release, None))
+            raise
         if claim.kind is ClaimKind.SKIP:
             return None if unwritten is None else unwritten.outcome
         if claim.kind is ClaimKind.BUSY:

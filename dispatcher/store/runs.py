@@ -99,7 +99,7 @@ class RunOperations(Connected):
             fields = cast("dict[str, str]", await self._redis.hgetall(record_key(otp_id)))
         return record.delivery_state(otp_id, fields, self._sealer) if fields else None
 
-    async def claim(self, otp_id: str, job_seq: int, lease_seconds: float, now: float) -> Claim:
+    async def claim(self, otp_id: str, job_seq: int, lease_seconds: float, now: float, token: str = "") -> Claim:
         """Claim the right to call vendors for the current send of an OTP, for one run of job ``job_seq``.
 
         One step in Redis: nothing to do once the send is delivered, final or expired, or when a newer
@@ -107,8 +107,11 @@ class RunOperations(Connected):
         holds the lease; and when the previous run died holding it (the lease ran out, never released),
         that is counted, and the OTP fails for good after ``MAX_CRASHES`` of them. A run that may go on is
         due again (for the sweeper) once its lease would run out; a send that is over is no longer due.
+
+        ``token``: what the run holds the lease by (default: a new one). A caller that picks it can give the lease
+        back when the claim's answer is lost, the claim maybe made (``release(..., only_if_held=True)``).
         """
-        token = secrets.token_hex(8)
+        token = token or secrets.token_hex(8)
         keys = [record_key(otp_id), lease_key(otp_id), DUE_KEY, POSTBACKS_DUE_KEY]
         args: list[EncodableT] = [
             now,
@@ -132,10 +135,11 @@ class RunOperations(Connected):
         state = record.delivery_state(otp_id, dict(zip(pairs[::2], pairs[1::2], strict=True)), self._sealer)
         return Claim(kind, expires_at=state.expires_at, state=state, lease="" if kind is ClaimKind.POISON else token)
 
-    async def release(self, otp_id: str, lease: str) -> None:
-        """End a run: give up its lease (a run that never gets here is counted as crashed by the next one)."""
+    async def release(self, otp_id: str, lease: str, *, only_if_held: bool = False) -> None:
+        """End a run: give up its lease (a run that never gets here is counted as crashed by the next one).
+        ``only_if_held``: only if ``lease`` holds it now (the lease of a claim whose answer was lost)."""
         async with redis_errors():
-            await self._release(keys=[record_key(otp_id), lease_key(otp_id)], args=[lease])
+            await self._release(keys=[record_key(otp_id), lease_key(otp_id)], args=[lease, int(only_if_held)])
 
     async def save_progress(
         self, otp_id: str, send_seq: int, chain_pos: int, vendor_tries: int, *, retry_at: float = 0, lease: str = ""

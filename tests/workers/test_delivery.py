@@ -32,6 +32,7 @@ from dispatcher.errors import ServiceUnavailable
 from dispatcher.schemas import Attempt, AttemptOutcome, OtpStatus, PostbackEvent, SendJob
 from dispatcher.sealing import Sealer
 from dispatcher.store import FIRST_JOB, MAX_CRASHES, ClaimKind, NewOtp, OtpStore, connect
+from tests.lossy_redis import LossyRedis
 from tests.support import own_database, wait_for
 from tests.vendors.canned import Answer, Canned
 from tests.vendors.specs import SPEC
@@ -436,6 +437,39 @@ async def test_a_delivery_whose_record_redis_missed_is_recorded_on_the_next_run_
     assert (state.delivered_by, state.attempts) == ("first", [("first", AttemptOutcome.DELIVERED, None)])
     assert first.calls == 1
     await client.aclose()
+
+
+async def test_a_claim_whose_answer_redis_lost_is_given_back_so_the_next_run_is_no_dead_runs_successor(
+    vendor: VendorFactory, deliverer: DelivererFactory, own_redis: EmbeddedRedis
+) -> None:
+    # Given a worker that reaches Redis through a link that loses the answer to its claim, then Redis's port
+    # refusing connections (Redis made the claim and went away before answering)
+    lossy = LossyRedis(own_redis.port)
+    await lossy.reopen()
+    client = connect(lossy.url, 1.0)
+    own_store = OtpStore(client, Sealer(SECRET), grace=60)
+    first = await vendor("first")
+    first.answer(INBOX, status=200)
+    chain = deliverer(first, store=own_store, redis=client)
+    await chain.deliver(SendJob(await new_otp(own_store), FIRST_JOB))  # Redis holds the scripts: the claim runs
+    otp_id = await new_otp(own_store)
+    lossy.lose_next_answer()
+    with pytest.raises(ServiceUnavailable):
+        await chain.deliver(SendJob(otp_id, FIRST_JOB))
+    with own_redis.client() as direct:
+        assert direct.exists(lease_key(otp_id))  # the claim was made: the lease is held
+
+    # When Redis answers again and the job runs again
+    await lossy.reopen()
+    outcome = await chain.deliver(SendJob(otp_id, FIRST_JOB))
+
+    # Then the run gave its lease back first: the send goes to the first vendor, not taken for a dead run's
+    assert outcome == Finished(PostbackEvent.DELIVERED, postback=False)
+    state = await otp_state(own_store, otp_id)
+    assert state.attempts == [("first", AttemptOutcome.DELIVERED, None)]
+    assert first.calls == 2
+    await client.aclose()
+    await lossy.close()
 
 
 async def _true_when(condition: bool) -> bool | None:

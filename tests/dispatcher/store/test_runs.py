@@ -130,6 +130,37 @@ async def test_a_late_end_leaves_the_lease_of_the_run_that_took_over(
     assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.BUSY
 
 
+async def test_a_claim_whose_answer_was_lost_is_given_back_by_its_token(store: OtpStore) -> None:
+    # Given a claim made with a token the caller picked (its answer lost on the way back)
+    otp_id = await new_otp(store)
+    await store.claim(otp_id, FIRST_JOB, 5, NOW, "picked-token")
+
+    # When the caller gives back what that token may hold
+    await store.release(otp_id, "picked-token", only_if_held=True)
+
+    # Then the run is over, not dead: the next claim runs
+    assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.RUN
+
+
+async def test_giving_back_a_claim_that_never_ran_leaves_a_dead_runs_mark_and_another_runs_lease(
+    store: OtpStore, redis_client: redis.Redis
+) -> None:
+    # Given an OTP whose last run died (its lease ran out), and one whose lease another run holds
+    dead = await new_otp(store)
+    await store.claim(dead, FIRST_JOB, 5, NOW)
+    redis_client.delete(lease_key(dead))
+    held = await new_otp(store)
+    holder = await store.claim(held, FIRST_JOB, 5, NOW)
+
+    # When a caller whose claims never ran gives back what its token may hold
+    await store.release(dead, "never-claimed", only_if_held=True)
+    await store.release(held, "never-claimed", only_if_held=True)
+
+    # Then the next run is still told of the dead one, and the other run keeps its lease
+    assert (await store.claim(dead, FIRST_JOB, 5, NOW)).kind is ClaimKind.CRASHED
+    assert redis_client.get(lease_key(held)) == holder.lease
+
+
 async def test_an_otp_whose_runs_keep_dying_fails_for_good(store: OtpStore, redis_client: redis.Redis) -> None:
     otp_id = await new_otp(store)
     kinds = []
