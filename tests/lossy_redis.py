@@ -1,6 +1,6 @@
-"""A TCP proxy in front of a Redis that can lose the answer to the next command, as a Redis does that runs a
-command and goes away before its answer leaves (a SIGTERM between the two): the command took effect, its caller
-gets a connection error, and nothing answers on the port until ``reopen``."""
+"""A TCP proxy in front of a Redis that can lose the answer to the next command: the command took effect, its
+connection is closed before the answer leaves. As a Redis does that goes away in between (a SIGTERM: nothing
+answers on the port until ``reopen``), or as a link that is reset (new connections are taken at once)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class LossyRedis:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._losing = False
+        self._go_away_then = True
 
     @property
     def url(self) -> str:
@@ -26,9 +27,10 @@ class LossyRedis:
         """Take connections on the port (again)."""
         self._server = await asyncio.start_server(self._proxy, "127.0.0.1", self.port)
 
-    def lose_next_answer(self) -> None:
-        """The next answer Redis sends is dropped; then every connection is closed and the port refuses new ones."""
-        self._losing = True
+    def lose_next_answer(self, *, go_away: bool = True) -> None:
+        """The next answer Redis sends is dropped and its connection closed; with ``go_away``, every connection is
+        closed and the port refuses new ones."""
+        self._losing, self._go_away_then = True, go_away
 
     async def close(self) -> None:
         self._go_away()
@@ -50,7 +52,10 @@ class LossyRedis:
                 while data := await reader.read(65536):
                     if answers and self._losing:
                         self._losing = False
-                        self._go_away()
+                        if self._go_away_then:
+                            self._go_away()
+                        client_writer.close()
+                        redis_writer.close()
                         return
                     writer.write(data)
                     await writer.drain()

@@ -65,6 +65,8 @@ class Field(StrEnum):
     """The newest send job of the OTP; runs of older jobs do nothing."""
     RUNNING = auto()
     """1 while a run holds (or held, if it died) the lease."""
+    CLAIMED_AS = auto()
+    """What the claim of the run holding the lease answered (RUN, CRASHED): the same claim sent again gets it."""
     CRASHES = auto()
     ROUTE_FIRST = auto()
     """The vendor that delivered the previous send, tried first by this one."""

@@ -472,6 +472,33 @@ async def test_a_claim_whose_answer_redis_lost_is_given_back_so_the_next_run_is_
     await lossy.close()
 
 
+async def test_a_claim_sent_again_after_its_answer_was_lost_runs_as_the_first_one_did(
+    vendor: VendorFactory, deliverer: DelivererFactory, own_redis: EmbeddedRedis
+) -> None:
+    # Given a worker whose link to Redis is reset as the answer to its claim comes back (the client sends the
+    # claim once more, on a new connection)
+    lossy = LossyRedis(own_redis.port)
+    await lossy.reopen()
+    client = connect(lossy.url, 1.0)
+    own_store = OtpStore(client, Sealer(SECRET), grace=60)
+    first = await vendor("first")
+    first.answer(INBOX, status=200)
+    chain = deliverer(first, store=own_store, redis=client)
+    await chain.deliver(SendJob(await new_otp(own_store), FIRST_JOB))  # Redis holds the scripts: the claim runs
+    otp_id = await new_otp(own_store)
+
+    # When the job runs and the claim's first answer is lost
+    lossy.lose_next_answer(go_away=False)
+    outcome = await chain.deliver(SendJob(otp_id, FIRST_JOB))
+
+    # Then the claim sent again answers as the first did (not busy with its own lease): delivered at once
+    assert outcome == Finished(PostbackEvent.DELIVERED, postback=False)
+    state = await otp_state(own_store, otp_id)
+    assert state.attempts == [("first", AttemptOutcome.DELIVERED, None)]
+    await client.aclose()
+    await lossy.close()
+
+
 async def _true_when(condition: bool) -> bool | None:
     return True if condition else None
 

@@ -2,9 +2,10 @@
 
 import redis
 
-from dispatcher.constants import lease_key
+from dispatcher.constants import lease_key, record_key
 from dispatcher.schemas import OtpStatus
 from dispatcher.store import FIRST_JOB, MAX_CRASHES, ClaimKind, OtpStore
+from dispatcher.store.record import Field
 from tests.dispatcher.store.otps import NOW, SPEC, attempt, new_otp
 
 
@@ -140,6 +141,23 @@ async def test_a_claim_whose_answer_was_lost_is_given_back_by_its_token(store: O
 
     # Then the run is over, not dead: the next claim runs
     assert (await store.claim(otp_id, FIRST_JOB, 5, NOW)).kind is ClaimKind.RUN
+
+
+async def test_the_same_claim_sent_again_answers_as_the_first_did_and_counts_nothing_twice(
+    store: OtpStore, redis_client: redis.Redis
+) -> None:
+    # Given an OTP whose last run died, claimed by a run (CRASHED, one crash counted)
+    otp_id = await new_otp(store)
+    await store.claim(otp_id, FIRST_JOB, 5, NOW)
+    redis_client.delete(lease_key(otp_id))
+    first = await store.claim(otp_id, FIRST_JOB, 5, NOW, "resent-token")
+
+    # When the client sends the same claim again (its first answer lost)
+    again = await store.claim(otp_id, FIRST_JOB, 5, NOW, "resent-token")
+
+    # Then it answers what the first did, holding the same lease, and the crash is counted once
+    assert (first.kind, again.kind, again.lease) == (ClaimKind.CRASHED, ClaimKind.CRASHED, "resent-token")
+    assert redis_client.hget(record_key(otp_id), Field.CRASHES) == "1"
 
 
 async def test_giving_back_a_claim_that_never_ran_leaves_a_dead_runs_mark_and_another_runs_lease(
