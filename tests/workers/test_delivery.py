@@ -439,11 +439,21 @@ async def test_a_delivery_whose_record_redis_missed_is_recorded_on_the_next_run_
     await client.aclose()
 
 
-async def test_a_claim_whose_answer_redis_lost_is_given_back_so_the_next_run_is_no_dead_runs_successor(
+@dataclass
+class LossyRun:
+    """A chain of one vendor (``first``, answering 200) whose worker reaches Redis through ``lossy``; its store
+    holds the scripts already (an OTP went through), so a claim runs at once."""
+
+    lossy: LossyRedis
+    store: OtpStore
+    chain: Deliverer
+    first: Vendor
+
+
+@pytest.fixture
+async def lossy_run(
     vendor: VendorFactory, deliverer: DelivererFactory, own_redis: EmbeddedRedis
-) -> None:
-    # Given a worker that reaches Redis through a link that loses the answer to its claim, then Redis's port
-    # refusing connections (Redis made the claim and went away before answering)
+) -> AsyncIterator[LossyRun]:
     lossy = LossyRedis(own_redis.port)
     await lossy.reopen()
     client = connect(lossy.url, 1.0)
@@ -451,52 +461,47 @@ async def test_a_claim_whose_answer_redis_lost_is_given_back_so_the_next_run_is_
     first = await vendor("first")
     first.answer(INBOX, status=200)
     chain = deliverer(first, store=own_store, redis=client)
-    await chain.deliver(SendJob(await new_otp(own_store), FIRST_JOB))  # Redis holds the scripts: the claim runs
-    otp_id = await new_otp(own_store)
-    lossy.lose_next_answer()
+    await chain.deliver(SendJob(await new_otp(own_store), FIRST_JOB))
+    yield LossyRun(lossy, own_store, chain, first)
+    await client.aclose()
+    await lossy.close()
+
+
+async def test_a_claim_whose_answer_redis_lost_is_given_back_so_the_next_run_is_no_dead_runs_successor(
+    lossy_run: LossyRun, own_redis: EmbeddedRedis
+) -> None:
+    # Given a worker whose claim Redis made, then went away before answering (the port refuses connections)
+    otp_id = await new_otp(lossy_run.store)
+    lossy_run.lossy.lose_next_answer()
     with pytest.raises(ServiceUnavailable):
-        await chain.deliver(SendJob(otp_id, FIRST_JOB))
+        await lossy_run.chain.deliver(SendJob(otp_id, FIRST_JOB))
     with own_redis.client() as direct:
         assert direct.exists(lease_key(otp_id))  # the claim was made: the lease is held
 
     # When Redis answers again and the job runs again
-    await lossy.reopen()
-    outcome = await chain.deliver(SendJob(otp_id, FIRST_JOB))
+    await lossy_run.lossy.reopen()
+    outcome = await lossy_run.chain.deliver(SendJob(otp_id, FIRST_JOB))
 
     # Then the run gave its lease back first: the send goes to the first vendor, not taken for a dead run's
     assert outcome == Finished(PostbackEvent.DELIVERED, postback=False)
-    state = await otp_state(own_store, otp_id)
+    state = await otp_state(lossy_run.store, otp_id)
     assert state.attempts == [("first", AttemptOutcome.DELIVERED, None)]
-    assert first.calls == 2
-    await client.aclose()
-    await lossy.close()
+    assert lossy_run.first.calls == 2
 
 
-async def test_a_claim_sent_again_after_its_answer_was_lost_runs_as_the_first_one_did(
-    vendor: VendorFactory, deliverer: DelivererFactory, own_redis: EmbeddedRedis
-) -> None:
+async def test_a_claim_sent_again_after_its_answer_was_lost_runs_as_the_first_one_did(lossy_run: LossyRun) -> None:
     # Given a worker whose link to Redis is reset as the answer to its claim comes back (the client sends the
     # claim once more, on a new connection)
-    lossy = LossyRedis(own_redis.port)
-    await lossy.reopen()
-    client = connect(lossy.url, 1.0)
-    own_store = OtpStore(client, Sealer(SECRET), grace=60)
-    first = await vendor("first")
-    first.answer(INBOX, status=200)
-    chain = deliverer(first, store=own_store, redis=client)
-    await chain.deliver(SendJob(await new_otp(own_store), FIRST_JOB))  # Redis holds the scripts: the claim runs
-    otp_id = await new_otp(own_store)
+    otp_id = await new_otp(lossy_run.store)
+    lossy_run.lossy.lose_next_answer(go_away=False)
 
-    # When the job runs and the claim's first answer is lost
-    lossy.lose_next_answer(go_away=False)
-    outcome = await chain.deliver(SendJob(otp_id, FIRST_JOB))
+    # When the job runs
+    outcome = await lossy_run.chain.deliver(SendJob(otp_id, FIRST_JOB))
 
     # Then the claim sent again answers as the first did (not busy with its own lease): delivered at once
     assert outcome == Finished(PostbackEvent.DELIVERED, postback=False)
-    state = await otp_state(own_store, otp_id)
+    state = await otp_state(lossy_run.store, otp_id)
     assert state.attempts == [("first", AttemptOutcome.DELIVERED, None)]
-    await client.aclose()
-    await lossy.close()
 
 
 async def _true_when(condition: bool) -> bool | None:
