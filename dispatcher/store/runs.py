@@ -109,7 +109,8 @@ class RunOperations(Connected):
         due again (for the sweeper) once its lease would run out; a send that is over is no longer due.
 
         ``token``: what the run holds the lease by (default: a new one). A caller that picks it can give the lease
-        back when the claim's answer is lost, the claim maybe made (``release(..., only_if_held=True)``).
+        back when the claim's answer is lost, the claim maybe made (``release(..., only_if_held=True)``). The same
+        claim sent again (its token holds the lease) answers what the first one did.
         """
         token = token or secrets.token_hex(8)
         keys = [record_key(otp_id), lease_key(otp_id), DUE_KEY, POSTBACKS_DUE_KEY]
